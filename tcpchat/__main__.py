@@ -1,0 +1,5 @@
+"""``python -m tcpchat``."""
+
+from tcpchat.cli import main
+
+raise SystemExit(main())

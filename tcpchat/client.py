@@ -1,0 +1,204 @@
+"""The chat client core: one connection, two threads, no user interface.
+
+:meth:`ChatClient.connect` opens the connection (with a timeout) and starts a
+*reader thread*, which frames incoming bytes into lines and reports them as
+events, and a *writer thread*, which sends what :meth:`ChatClient.send` queued.
+``send()`` therefore never blocks its caller (a window's event loop, say) even
+when the server is slow to read; the queue is bounded, and a full queue is an
+error the caller can show.  Losing the server is a
+:class:`~tcpchat.events.Disconnected` event, never an exception escaping a
+thread.  :meth:`ChatClient.close` says ``/quit``, waits briefly for the server
+to hang up, and joins both threads.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import socket
+import threading
+
+from tcpchat import events, protocol
+from tcpchat.errors import ChatError, describe, format_address
+
+_WELCOME = "welcome, you are "
+_RENAMED = " is now "
+
+
+class ChatClient:
+    """A connection to a chat server at *host*:*port*."""
+
+    connect_timeout = 5.0
+    close_timeout = 2.0
+    """How long ``close()`` waits for the server to hang up after ``/quit``."""
+    max_queued_bytes = 1024 * 1024
+    """How much unsent text ``send()`` will hold before refusing more."""
+    max_line_bytes = protocol.MAX_LINE_BYTES
+    recv_bytes = 65536
+
+    def __init__(self, host: str, port: int, *, nick: str | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.requested_nick = nick
+        self.nick = ""
+        """This end's nickname, as the server last confirmed it."""
+        self._sock: socket.socket | None = None
+        self._observers: list[events.Observer] = []
+        self._lock = threading.Lock()
+        self._has_output = threading.Condition(self._lock)
+        self._outbox: collections.deque[bytes] = collections.deque()
+        self._queued_bytes = 0
+        self._closing = False  # no more sending: /quit queued or connection lost
+        self._closed = False  # close() has been called
+        self._quit_sent = False  # the user typed /quit: the hang-up is expected
+        self._connected = False
+        self._reader = threading.Thread()
+        self._writer = threading.Thread()
+
+    @property
+    def address(self) -> str:
+        return format_address(self.host, self.port)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def add_observer(self, observer: events.Observer) -> None:
+        """Call *observer* (on the reader thread) with every event from now on."""
+        self._observers.append(observer)
+
+    def connect(self) -> None:
+        """Connect and start the threads; :class:`ChatError` if that fails."""
+        if self._sock is not None:
+            raise RuntimeError("a ChatClient connects only once; make a new one")
+        try:
+            sock = socket.create_connection((self.host, self.port), self.connect_timeout)
+        except OSError as exc:
+            raise ChatError(f"cannot connect to {self.address}: {describe(exc)}") from exc
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._connected = True
+        self._emit(events.Connected(self.host, self.port))
+        if self.requested_nick:
+            self.send(f"/nick {self.requested_nick}")
+        self._writer = threading.Thread(target=self._write_loop, name="tcpchat-client-writer")
+        self._reader = threading.Thread(target=self._read_loop, name="tcpchat-client-reader")
+        self._writer.start()
+        self._reader.start()
+
+    def send(self, text: str) -> None:
+        """Queue *text* (one line per line of it) for the server; never blocks.
+
+        Raises :class:`ChatError` when not connected, when a line is longer
+        than the server accepts, or when the server has stopped reading.
+        """
+        lines = [protocol.encode_line(line.rstrip("\r")) for line in text.split("\n")]
+        for line in lines:
+            if len(line) - 1 > self.max_line_bytes:
+                raise ChatError(
+                    f"message too long ({len(line) - 1} bytes, at most "
+                    f"{self.max_line_bytes}); not sent"
+                )
+        with self._lock:
+            if not self._connected or self._closing:
+                raise ChatError(f"not connected to {self.address}; message not sent")
+            size = sum(len(line) for line in lines)
+            if self._queued_bytes + size > self.max_queued_bytes:
+                raise ChatError("the server is not reading; message not sent")
+            self._outbox.extend(lines)
+            self._quit_sent |= any(_is_quit(line) for line in lines)
+            self._queued_bytes += size
+            self._has_output.notify()
+
+    def close(self) -> None:
+        """Say ``/quit``, wait for the server to hang up, join the threads."""
+        with self._lock:
+            if self._sock is None or self._closed:
+                return
+            self._closed = True
+            if self._connected and not self._closing:
+                self._outbox.append(protocol.encode_line("/quit"))
+            self._closing = True
+            self._has_output.notify()
+        self._writer.join()
+        self._reader.join(self.close_timeout)
+        _shutdown(self._sock, socket.SHUT_RDWR)  # wake the reader if the server lingers
+        self._reader.join()
+        self._sock.close()
+
+    # -- threads -----------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        assert self._sock is not None
+        try:
+            while True:
+                with self._lock:
+                    while not self._outbox and not self._closing:
+                        self._has_output.wait()
+                    data = b"".join(self._outbox)
+                    self._outbox.clear()
+                    self._queued_bytes = 0
+                    finished = self._closing
+                if data and self._connected:
+                    self._sock.sendall(data)
+                if finished:
+                    break
+        except OSError:
+            pass  # the reader sees the same failure and reports it
+        _shutdown(self._sock, socket.SHUT_WR)
+
+    def _read_loop(self) -> None:
+        assert self._sock is not None
+        # Server lines carry a nickname prefix on top of the client's limit.
+        buffer = protocol.LineBuffer(self.max_line_bytes + protocol.MAX_NICK_LENGTH + 8)
+        reason = "the server closed the connection"
+        try:
+            while True:
+                data = self._sock.recv(self.recv_bytes)
+                if not data:
+                    break
+                for frame in buffer.feed(data):
+                    if isinstance(frame, protocol.Line):
+                        self._emit(self._to_event(frame.text))
+                    else:
+                        self._emit(events.Error(f"discarded a {frame.size}-byte line from server"))
+        except OSError as exc:
+            reason = describe(exc)
+        with self._lock:
+            self._connected = False
+            expected = self._closed or self._quit_sent
+            self._closing = True
+            self._has_output.notify()
+        if expected:
+            reason = "closed"
+        self._emit(events.Disconnected(f"{reason} ({self.address})", expected=expected))
+
+    def _to_event(self, text: str) -> events.Event:
+        line = protocol.parse_server_line(text)
+        if line.kind is protocol.Kind.CHAT:
+            return events.Message(line.nick, line.text, own=line.nick == self.nick)
+        if line.text.startswith(_WELCOME):
+            self.nick = line.text[len(_WELCOME) :].split(";", 1)[0]
+        elif self.nick and line.text.startswith(self.nick + _RENAMED):
+            self.nick = line.text[len(self.nick + _RENAMED) :]
+        return events.Notice(line.text)
+
+    def _emit(self, event: events.Event) -> None:
+        for observer in self._observers:
+            observer(event)
+
+
+def _is_quit(line: bytes) -> bool:
+    return isinstance(protocol.parse_command(protocol.decode_line(line[:-1])), protocol.Quit)
+
+
+def _shutdown(sock: socket.socket, how: int) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing left to shut
+        sock.shutdown(how)
+
+
+if __name__ == "__main__":  # ``python -m tcpchat.client``: the CLI's entry point
+    from tcpchat.cli import main_client
+
+    raise SystemExit(main_client())

@@ -1,0 +1,1 @@
+"""Tk windows for the server and the client (see :mod:`tcpchat.gui.base`)."""

@@ -1,0 +1,302 @@
+"""The tcpchat wire protocol, sans-IO: bytes in, lines and commands out.
+
+Nothing here touches a socket, a thread or a window.  The server and client
+cores feed it the bytes they receive and send the bytes it gives back, so every
+rule of the protocol can be tested with plain function calls (the approach of
+h11).  The grammar is written up for humans in ``docs/protocol.md``.
+
+The stream is UTF-8 text, one message per line, each ending in ``\\n``
+(``\\r\\n`` is accepted).  That is all framing needs: TCP delivers a byte
+stream, not messages, so :class:`LineBuffer` re-assembles lines from whatever
+chunks ``recv()`` happens to return.  Decoding never fails: invalid UTF-8
+becomes U+FFFD, and control characters are replaced by visible stand-ins
+before a line is relayed, so nobody can send escape sequences to another
+user's terminal.
+
+Client to server, one line each::
+
+    /nick NAME      change nickname        /who    list who is online
+    /help           list the commands      /quit   leave
+    //text          chat "/text"           text    chat "text"
+
+Server to client: chat as ``NAME: TEXT`` and notices as ``* TEXT``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Union
+
+ENCODING = "utf-8"
+NEWLINE = b"\n"
+MAX_LINE_BYTES = 4096
+"""Default longest line (without its newline) a peer may send."""
+
+MAX_NICK_LENGTH = 32
+NOTICE_PREFIX = "* "
+COMMAND_PREFIX = "/"
+CHAT_SEPARATOR = ": "
+OPERATOR_NICK = "Server"
+DEFAULT_CLIENT_NICK = "Client"
+
+
+# --------------------------------------------------------------------------
+# Text hygiene
+# --------------------------------------------------------------------------
+
+
+def _build_neutraliser() -> dict[int, str]:
+    """Map every control character except tab to something visible.
+
+    C0 controls and DEL become their Unicode "control pictures" (ESC shows as
+    ``␛``), so a reader can still see what was sent; C1 controls, which have
+    no pictures, become U+FFFD.
+    """
+    table = {code: chr(0x2400 + code) for code in range(0x20) if code != 0x09}
+    table[0x7F] = "\u2421"
+    table.update(dict.fromkeys(range(128, 160), "�"))
+    return table
+
+
+_NEUTRALISE = _build_neutraliser()
+
+
+def neutralise(text: str) -> str:
+    """Return *text* with every control character except tab made harmless."""
+    return text.translate(_NEUTRALISE)
+
+
+def decode_line(raw: bytes) -> str:
+    """Decode one line's bytes (newline already removed); never raises."""
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return neutralise(raw.decode(ENCODING, "replace"))
+
+
+def encode_line(text: str) -> bytes:
+    """Encode one line for the wire, newline included."""
+    return text.encode(ENCODING, "replace") + NEWLINE
+
+
+# --------------------------------------------------------------------------
+# Framing
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """A complete, decoded and neutralised line."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class LineTooLong:
+    """A line longer than the limit arrived; its bytes were discarded."""
+
+    size: int
+    """Bytes seen before the end of the line (or so far, if it never ends)."""
+    limit: int
+
+
+FrameEvent = Union[Line, LineTooLong]
+
+
+class LineBuffer:
+    """Turn arbitrary byte chunks into whole lines, with bounded memory.
+
+    Feed it whatever ``recv()`` returned; it keeps the unfinished tail and
+    hands back every complete line.  A line longer than :attr:`max_line_bytes`
+    is reported once as :class:`LineTooLong` and everything up to its newline
+    is thrown away as it streams in, so a peer that never sends a newline
+    costs at most ``max_line_bytes`` of memory.
+    """
+
+    max_line_bytes: int = MAX_LINE_BYTES
+
+    def __init__(self, max_line_bytes: int | None = None) -> None:
+        if max_line_bytes is not None:
+            if max_line_bytes < 1:
+                raise ValueError("max_line_bytes must be at least 1")
+            self.max_line_bytes = max_line_bytes
+        self._pending = b""
+        self._discarding = False
+        self._discarded = 0
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held for an unfinished line (what an idle timer watches)."""
+        return len(self._pending)
+
+    @property
+    def discarding(self) -> bool:
+        """True while the rest of an over-long line is being skipped."""
+        return self._discarding
+
+    def feed(self, data: bytes) -> list[FrameEvent]:
+        """Take one chunk of the stream and return the events it completes."""
+        events: list[FrameEvent] = []
+        if self._discarding:
+            end = data.find(NEWLINE)
+            if end < 0:
+                self._discarded += len(data)
+                return events
+            self._discarding = False
+            events.append(LineTooLong(self._discarded + end, self.max_line_bytes))
+            data = data[end + 1 :]
+        if self._pending:
+            data = self._pending + data
+        *complete, rest = data.split(NEWLINE)
+        limit = self.max_line_bytes
+        for raw in complete:
+            # A trailing "\r" belongs to the "\r\n" ending, not to the limit.
+            if len(raw) > limit and not (len(raw) == limit + 1 and raw.endswith(b"\r")):
+                events.append(LineTooLong(len(raw), limit))
+            else:
+                events.append(Line(decode_line(raw)))
+        if len(rest) > limit + 1:
+            self._pending = b""
+            self._discarding = True
+            self._discarded = len(rest)
+        else:
+            self._pending = rest
+        return events
+
+
+# --------------------------------------------------------------------------
+# Client to server: commands
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chat:
+    """Chat text to broadcast to everyone."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Nick:
+    """``/nick NAME``: change nickname."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Who:
+    """``/who``: list the nicknames online."""
+
+
+@dataclass(frozen=True)
+class Help:
+    """``/help``: list the commands."""
+
+
+@dataclass(frozen=True)
+class Quit:
+    """``/quit``: leave the chat."""
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A ``/word`` that is not a command."""
+
+    name: str
+
+
+Command = Union[Chat, Nick, Who, Help, Quit, Unknown]
+
+COMMAND_HELP = (
+    "/nick NAME (change your name), /who (who is online), /help (this list), "
+    "/quit (leave); start a message with // to send a leading /"
+)
+
+
+def parse_command(text: str) -> Command | None:
+    """Parse one received line; ``None`` for a line with nothing to say."""
+    if not text.strip():
+        return None
+    if not text.startswith(COMMAND_PREFIX):
+        return Chat(text)
+    if text.startswith(COMMAND_PREFIX * 2):
+        return Chat(text[1:])
+    word, _, argument = text[1:].partition(" ")
+    word = word.lower()
+    if word == "nick":
+        return Nick(argument.strip())
+    if word == "who":
+        return Who()
+    if word == "help":
+        return Help()
+    if word == "quit":
+        return Quit()
+    return Unknown(word)
+
+
+def escape_chat(text: str) -> str:
+    """Return the line a user types to chat *text* literally (``/x`` → ``//x``)."""
+    return COMMAND_PREFIX + text if text.startswith(COMMAND_PREFIX) else text
+
+
+# --------------------------------------------------------------------------
+# Server to client: chat and notices
+# --------------------------------------------------------------------------
+
+
+class Kind(enum.Enum):
+    """What a line from the server is."""
+
+    CHAT = "chat"
+    NOTICE = "notice"
+
+
+@dataclass(frozen=True)
+class ServerLine:
+    """A line from the server, split into its parts."""
+
+    kind: Kind
+    text: str
+    nick: str = ""
+
+
+def format_chat(nick: str, text: str) -> str:
+    """The line every client receives for *nick* saying *text*."""
+    return f"{nick}{CHAT_SEPARATOR}{text}"
+
+
+def format_notice(text: str) -> str:
+    """The line for a server notice (join, leave, errors, …)."""
+    return NOTICE_PREFIX + text
+
+
+def parse_server_line(text: str) -> ServerLine:
+    """Split a received server line into chat (with its nick) or notice."""
+    if text.startswith(NOTICE_PREFIX) or text == NOTICE_PREFIX.strip():
+        return ServerLine(Kind.NOTICE, text[len(NOTICE_PREFIX) :])
+    nick, separator, rest = text.partition(CHAT_SEPARATOR)
+    if separator and nick and validate_nick(nick) is None:
+        return ServerLine(Kind.CHAT, rest, nick)
+    return ServerLine(Kind.NOTICE, text)
+
+
+# --------------------------------------------------------------------------
+# Nicknames
+# --------------------------------------------------------------------------
+
+
+def validate_nick(name: str) -> str | None:
+    """Return why *name* is not a valid nickname, or ``None`` if it is."""
+    if not name:
+        return "a nickname needs at least one character"
+    if len(name) > MAX_NICK_LENGTH:
+        return f"a nickname has at most {MAX_NICK_LENGTH} characters"
+    if any(ch.isspace() for ch in name):
+        return "a nickname cannot contain spaces"
+    if ":" in name:
+        return "a nickname cannot contain ':'"
+    if name != neutralise(name) or "\t" in name:
+        return "a nickname cannot contain control characters"
+    if name[0] in "*/":
+        return "a nickname cannot start with '*' or '/'"
+    return None

@@ -1,0 +1,220 @@
+"""The chat room as a pure state machine: who is here and what each line does.
+
+:class:`ChatRoom` knows nicknames and commands but nothing of sockets or
+threads.  Every method takes what happened (a connection arrived, a line was
+received, a peer went away) and returns the :data:`Action` list the caller must
+carry out: a line for everyone, a line for one connection, or a connection to
+close.  The threaded server in :mod:`tcpchat.server` calls it under one lock,
+which is what makes the broadcast order total; the tests drive it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Union
+
+from tcpchat import protocol
+from tcpchat.protocol import (
+    Chat,
+    Help,
+    Nick,
+    Quit,
+    Unknown,
+    Who,
+    format_chat,
+    format_notice,
+)
+
+ConnectionId = Hashable
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """Send *line* to every connection, in the room's single order."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Send *line* to one connection only."""
+
+    connection: ConnectionId
+    line: str
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close *connection* once what was sent to it has gone out."""
+
+    connection: ConnectionId
+
+
+@dataclass(frozen=True)
+class Said:
+    """Someone chatted; for observers (the line itself goes out as a Broadcast)."""
+
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Joined:
+    """*connection* arrived and was given *nick*; for observers."""
+
+    connection: ConnectionId
+    nick: str
+
+
+@dataclass(frozen=True)
+class Left:
+    """*nick* went away, for *reason*; for observers."""
+
+    nick: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """*old* is now called *new*; for observers."""
+
+    old: str
+    new: str
+
+
+Action = Union[Broadcast, Reply, Close, Said, Joined, Left, Renamed]
+
+
+class ChatRoom:
+    """Nicknames and commands for one chat room.
+
+    Not thread-safe on purpose: the caller serialises calls, and the order of
+    the calls is the order everyone sees.
+    """
+
+    def __init__(
+        self,
+        operator_nick: str = protocol.OPERATOR_NICK,
+        default_nick: str = protocol.DEFAULT_CLIENT_NICK,
+    ) -> None:
+        self.operator_nick = operator_nick
+        self.default_nick = default_nick
+        self._nicks: dict[ConnectionId, str] = {}
+        self._taken_folded: set[str] = {operator_nick.casefold()}
+        self._next_suffix = 2
+
+    # -- queries -----------------------------------------------------------
+
+    def nick_of(self, connection: ConnectionId) -> str:
+        """The nickname of a connection in the room."""
+        return self._nicks[connection]
+
+    def nicks(self) -> list[str]:
+        """Everyone online, operator first, then in order of arrival."""
+        return [self.operator_nick, *self._nicks.values()]
+
+    def __contains__(self, connection: object) -> bool:
+        return connection in self._nicks
+
+    def __len__(self) -> int:
+        return len(self._nicks)
+
+    # -- events ------------------------------------------------------------
+
+    def connect(self, connection: ConnectionId) -> list[Action]:
+        """A new connection arrived: name it, welcome it, tell the others."""
+        if connection in self._nicks:
+            raise ValueError(f"connection {connection!r} is already in the room")
+        nick = self._unique_nick(self.default_nick)
+        self._nicks[connection] = nick
+        self._taken_folded.add(nick.casefold())
+        return [
+            Joined(connection, nick),
+            Reply(
+                connection,
+                format_notice(f"welcome, you are {nick}; type /help for the commands"),
+            ),
+            Broadcast(format_notice(f"{nick} joined")),
+        ]
+
+    def receive(self, connection: ConnectionId, text: str) -> list[Action]:
+        """One complete line arrived from *connection*."""
+        nick = self._nicks[connection]
+        command = protocol.parse_command(text)
+        if command is None:
+            return []
+        if isinstance(command, Chat):
+            return [Said(nick, command.text), Broadcast(format_chat(nick, command.text))]
+        if isinstance(command, Nick):
+            return self._rename(connection, nick, command.name)
+        if isinstance(command, Who):
+            return [Reply(connection, format_notice("online: " + ", ".join(self.nicks())))]
+        if isinstance(command, Help):
+            return [Reply(connection, format_notice("commands: " + protocol.COMMAND_HELP))]
+        if isinstance(command, Quit):
+            return [
+                Reply(connection, format_notice("bye")),
+                Close(connection),
+                *self.disconnect(connection, "quit"),
+            ]
+        assert isinstance(command, Unknown)
+        return [
+            Reply(
+                connection,
+                format_notice(
+                    f"error: unknown command /{command.name}; type /help for the "
+                    "commands, or // to send a leading /"
+                ),
+            )
+        ]
+
+    def operator_says(self, text: str) -> list[Action]:
+        """The server's operator chats (never a command: the operator has a UI)."""
+        if not text.strip():
+            return []
+        text = protocol.neutralise(text)
+        return [
+            Said(self.operator_nick, text),
+            Broadcast(format_chat(self.operator_nick, text)),
+        ]
+
+    def disconnect(self, connection: ConnectionId, reason: str) -> list[Action]:
+        """*connection* is gone (quit, closed, reset, dropped); tell the others."""
+        nick = self._nicks.pop(connection, None)
+        if nick is None:
+            return []
+        self._taken_folded.discard(nick.casefold())
+        return [Left(nick, reason), Broadcast(format_notice(f"{nick} left ({reason})"))]
+
+    # -- helpers -----------------------------------------------------------
+
+    def _rename(self, connection: ConnectionId, old: str, new: str) -> list[Action]:
+        problem = protocol.validate_nick(new)
+        if problem is None and new.casefold() != old.casefold() and self._taken(new):
+            problem = f"{new} is already taken"
+        if problem is not None:
+            return [
+                Reply(
+                    connection,
+                    format_notice(f"error: cannot change nickname: {problem}; you are still {old}"),
+                )
+            ]
+        if new == old:
+            return [Reply(connection, format_notice(f"you are already {old}"))]
+        self._nicks[connection] = new
+        self._taken_folded.discard(old.casefold())
+        self._taken_folded.add(new.casefold())
+        return [Renamed(old, new), Broadcast(format_notice(f"{old} is now {new}"))]
+
+    def _taken(self, nick: str) -> bool:
+        return nick.casefold() in self._taken_folded
+
+    def _unique_nick(self, base: str) -> str:
+        """*base* if free, else *base* with the next unused number (Client2, …)."""
+        if not self._taken(base):
+            return base
+        while self._taken(f"{base}{self._next_suffix}"):
+            self._next_suffix += 1
+        nick = f"{base}{self._next_suffix}"
+        self._next_suffix += 1
+        return nick

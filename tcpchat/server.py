@@ -1,0 +1,472 @@
+"""The threaded chat server core: sockets and threads, no user interface.
+
+Design
+------
+One *accept thread* admits connections.  Each connection gets a *reader
+thread*, which turns bytes into lines (:class:`tcpchat.protocol.LineBuffer`)
+and lines into actions (:class:`tcpchat.room.ChatRoom`), and a *writer
+thread*, which is the only one that ever sends to that socket.
+
+Fan-out goes through one shared, append-only **log** of encoded lines.  A
+reader appends a broadcast to the log once, under the server's lock, and that
+append is what fixes the single order every client sees.  Each connection
+keeps a *cursor* into the log; its writer wakes, takes everything between its
+cursor and the end of the log, and sends it with one ``sendall``.  So:
+
+* a broadcast costs one append, not one copy per client;
+* a writer that fell behind catches up in one system call (batching for free);
+* a client that stops reading only blocks its own writer.  Its cursor stops
+  moving; when the log has grown :attr:`ChatServer.max_backlog_bytes` past it,
+  the client is dropped with a notice to the others, and the log is trimmed,
+  so memory stays bounded.
+
+Only writers that are asleep are woken (they register in a waiting set before
+sleeping), so a burst of messages costs one wake-up per writer, not one per
+message per writer.
+
+Replies meant for one client (``/who``, errors) are queued on that client
+together with the log position at which they were made, so they interleave
+with broadcasts exactly as they happened.
+
+Trade-offs: two threads per client is simple to read and lets the kernel do
+the scheduling, at the price of one stack each (kept small, see
+:data:`THREAD_STACK_BYTES`); the single lock makes the order total but
+serialises the (short) work of parsing commands.
+
+Observers (see :mod:`tcpchat.events`) are called from one *event thread*, in
+the order things happened, so a slow observer never stalls the chat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import select
+import selectors
+import socket
+import threading
+from typing import Callable
+
+from tcpchat import events, protocol
+from tcpchat.errors import ChatError, describe, format_address
+from tcpchat.room import Action, Broadcast, ChatRoom, Close, Joined, Left, Renamed, Reply, Said
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+THREAD_STACK_BYTES = 256 * 1024
+"""Stack for each connection thread: enough for this code, small for thousands."""
+
+SHUTDOWN_NOTICE = protocol.format_notice("server shutting down")
+
+
+class _Connection:
+    """One client's socket, threads and position in the shared log."""
+
+    def __init__(self, sock: socket.socket, peer: str, lock: threading.Lock, cursor: int) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.cursor = cursor
+        self.private: list[tuple[int, bytes]] = []
+        self.closing = False
+        self.final = b""  # what is left to send once closing
+        self.abort = False  # closing without flushing (dropped, reset)
+        self.wakeup = threading.Condition(lock)
+        self.peer_closed = threading.Event()
+        self.reader = threading.Thread()
+        self.writer = threading.Thread()
+
+
+class ChatServer:
+    """A chat server on *host*:*port*; ``start()``, then ``stop()``.
+
+    The class attributes are the limits; override them per instance with the
+    keyword arguments of the same name.
+    """
+
+    max_clients = 1000
+    max_line_bytes = protocol.MAX_LINE_BYTES
+    max_backlog_bytes = 1024 * 1024
+    """How far (in bytes) a client may fall behind before it is dropped."""
+    linger_seconds = 2.0
+    """After the last byte to a closing client, how long to wait for its close."""
+    recv_bytes = 65536
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        operator_nick: str = protocol.OPERATOR_NICK,
+        max_clients: int | None = None,
+        max_line_bytes: int | None = None,
+        max_backlog_bytes: int | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        if max_clients is not None:
+            self.max_clients = max_clients
+        if max_line_bytes is not None:
+            self.max_line_bytes = max_line_bytes
+        if max_backlog_bytes is not None:
+            self.max_backlog_bytes = max_backlog_bytes
+        self._lock = threading.Lock()
+        self._room = ChatRoom(operator_nick=operator_nick)
+        self._connections: set[_Connection] = set()  # in the room, cursor tracked
+        self._alive: set[_Connection] = set()  # threads not yet finished
+        self._waiting: set[_Connection] = set()  # writers asleep
+        self._log: list[bytes] = []
+        self._log_offsets: list[int] = []  # byte offset where each entry starts
+        self._log_base = 0  # absolute index of self._log[0]
+        self._log_end = 0  # absolute byte offset of the end of the log
+        self._listener: socket.socket | None = None
+        self._wake_accept: tuple[socket.socket, socket.socket] | None = None
+        self._accept_thread = threading.Thread()
+        self._observers: list[events.Observer] = []
+        self._events: queue.SimpleQueue[events.Event | None] = queue.SimpleQueue()
+        self._event_thread = threading.Thread()
+        self._started = False
+        self._stopping = False
+
+    # -- public API --------------------------------------------------------
+
+    def add_observer(self, observer: events.Observer) -> None:
+        """Call *observer* (on the event thread) with every event from now on."""
+        self._observers.append(observer)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address actually listened on (the real port when 0 was asked)."""
+        if self._listener is None:
+            return (self.host, self.port)
+        host, port = self._listener.getsockname()[:2]
+        return (str(host), int(port))
+
+    def nicks(self) -> list[str]:
+        """Everyone online, the operator first."""
+        with self._lock:
+            return self._room.nicks()
+
+    def start(self) -> None:
+        """Listen and start serving; :class:`ChatError` if the address is unusable."""
+        if self._started:
+            raise RuntimeError("a ChatServer can be started only once")
+        where = format_address(self.host, self.port)
+        try:
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            # create_server sets SO_REUSEADDR on POSIX, so a restart does not
+            # wait for the old connections' TIME_WAIT to expire.
+            self._listener = socket.create_server(
+                (self.host, self.port), family=family, backlog=socket.SOMAXCONN
+            )
+        except OSError as exc:
+            raise ChatError(f"cannot listen on {where}: {describe(exc)}") from exc
+        self._started = True
+        self._wake_accept = socket.socketpair()
+        self._event_thread = _start_thread(self._dispatch_events, "tcpchat-events")
+        self._accept_thread = _start_thread(self._accept_loop, "tcpchat-accept")
+        self._emit(events.Listening(*self.address))
+
+    def say(self, text: str) -> None:
+        """Chat as the operator (``Server: TEXT`` to everyone)."""
+        with self._lock:
+            if not self._stopping:
+                self._apply(self._room.operator_says(text))
+
+    def stop(self) -> None:
+        """Send the shutdown notice, close every connection, join every thread."""
+        with self._lock:
+            if self._stopping or not self._started:
+                return
+            self._stopping = True
+            self._apply([Broadcast(SHUTDOWN_NOTICE)])
+            for connection in list(self._connections):
+                self._close(connection)
+        assert self._wake_accept is not None
+        assert self._listener is not None
+        self._wake_accept[1].send(b"x")
+        self._accept_thread.join()
+        self._listener.close()
+        for sock in self._wake_accept:
+            sock.close()
+        for connection in list(self._alive):
+            connection.writer.join(self.linger_seconds)
+            _shutdown(connection.sock, socket.SHUT_RDWR)
+            connection.reader.join()
+        self._emit(events.Stopped())
+        self._events.put(None)
+        self._event_thread.join()
+
+    def __enter__(self) -> ChatServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- accepting ---------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        assert self._wake_accept is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_accept[0], selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_accept[0]:
+                        return
+                    try:
+                        sock, address = self._listener.accept()
+                    except OSError as exc:  # e.g. out of file descriptors
+                        self._emit(events.Error(f"cannot accept a connection: {describe(exc)}"))
+                        self._wait_for_stop(0.1)  # back off instead of spinning
+                        continue
+                    self._admit(sock, format_address(*address[:2]))
+
+    def _wait_for_stop(self, seconds: float) -> None:
+        assert self._wake_accept is not None
+        select.select([self._wake_accept[0]], [], [], seconds)
+
+    def _admit(self, sock: socket.socket, peer: str) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            if self._stopping or len(self._room) >= self.max_clients:
+                why = "server shutting down" if self._stopping else "server full"
+                self._refuse(sock, f"error: {why} ({self.max_clients} clients); try again later")
+                self._emit(events.Notice(f"refused {peer}: {why}"))
+                return
+            connection = _Connection(sock, peer, self._lock, self._log_base + len(self._log))
+            self._connections.add(connection)
+            self._alive.add(connection)
+            self._apply(self._room.connect(connection))
+            connection.writer = _start_thread(
+                lambda: self._write_loop(connection), f"tcpchat-writer {peer}"
+            )
+            connection.reader = _start_thread(
+                lambda: self._read_loop(connection), f"tcpchat-reader {peer}"
+            )
+
+    def _refuse(self, sock: socket.socket, notice: str) -> None:
+        try:
+            sock.settimeout(1.0)
+            sock.sendall(protocol.encode_line(protocol.format_notice(notice)))
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        sock.close()
+
+    # -- reading -----------------------------------------------------------
+
+    def _read_loop(self, connection: _Connection) -> None:
+        buffer = protocol.LineBuffer(self.max_line_bytes)
+        reason = "connection closed"
+        try:
+            while True:
+                data = connection.sock.recv(self.recv_bytes)
+                if not data:
+                    break
+                if connection.closing:
+                    continue  # lingering close: drain and ignore
+                frames = buffer.feed(data)
+                with self._lock:
+                    self._handle_frames(connection, frames)
+        except OSError as exc:
+            reason = describe(exc)
+        connection.peer_closed.set()
+        with self._lock:
+            self._close(connection, reason, abort=reason != "connection closed")
+        connection.writer.join()
+        connection.sock.close()
+        with self._lock:
+            self._alive.discard(connection)
+
+    def _handle_frames(self, connection: _Connection, frames: list[protocol.FrameEvent]) -> None:
+        for frame in frames:
+            if connection not in self._room:
+                return  # it quit earlier in this same chunk
+            if isinstance(frame, protocol.Line):
+                self._apply(self._room.receive(connection, frame.text))
+                continue
+            notice = (
+                f"error: line too long ({frame.size} bytes, at most {frame.limit}); "
+                "it was discarded"
+            )
+            self._apply([Reply(connection, protocol.format_notice(notice))])
+            nick = self._room.nick_of(connection)
+            self._emit(events.Notice(f"discarded a {frame.size}-byte line from {nick}"))
+
+    # -- writing -----------------------------------------------------------
+
+    def _write_loop(self, connection: _Connection) -> None:
+        graceful = True
+        try:
+            while True:
+                with self._lock:
+                    while not connection.closing and not self._has_output(connection):
+                        self._waiting.add(connection)
+                        connection.wakeup.wait()
+                    finished = connection.closing
+                    if finished:
+                        graceful = not connection.abort
+                        data = connection.final
+                    else:
+                        data = self._take_output(connection)
+                if data:
+                    connection.sock.sendall(data)
+                if finished:
+                    return
+        except OSError as exc:
+            graceful = False
+            with self._lock:
+                self._close(connection, describe(exc), abort=True)
+        finally:
+            if graceful:
+                # Half-close, then give the peer a moment to close its side,
+                # so unread input does not turn our close into a reset.
+                _shutdown(connection.sock, socket.SHUT_WR)
+                connection.peer_closed.wait(self.linger_seconds)
+            _shutdown(connection.sock, socket.SHUT_RDWR)
+
+    def _has_output(self, connection: _Connection) -> bool:
+        return bool(connection.private) or connection.cursor < self._log_base + len(self._log)
+
+    def _take_output(self, connection: _Connection) -> bytes:
+        """Everything *connection* is behind, private replies in their place."""
+        chunks: list[bytes] = []
+        cursor = connection.cursor
+        for position, line in connection.private:
+            chunks.extend(self._log[cursor - self._log_base : position - self._log_base])
+            chunks.append(line)
+            cursor = position
+        connection.private.clear()
+        end = self._log_base + len(self._log)
+        chunks.extend(self._log[cursor - self._log_base :])
+        connection.cursor = end
+        return b"".join(chunks)
+
+    # -- state changes (all under self._lock) ------------------------------
+
+    def _apply(self, actions: list[Action]) -> None:
+        woken: set[_Connection] = set()
+        broadcast = False
+        for action in actions:
+            if isinstance(action, Broadcast):
+                self._append(protocol.encode_line(action.line))
+                broadcast = True
+            elif isinstance(action, Reply):
+                target = action.connection
+                assert isinstance(target, _Connection)
+                target.private.append(
+                    (self._log_base + len(self._log), protocol.encode_line(action.line))
+                )
+                woken.add(target)
+            elif isinstance(action, Close):
+                assert isinstance(action.connection, _Connection)
+                self._close(action.connection)
+            elif isinstance(action, Joined):
+                assert isinstance(action.connection, _Connection)
+                self._emit(events.Joined(action.nick, action.connection.peer))
+            else:
+                self._emit(_to_event(action, self._room))
+        for connection in self._waiting if broadcast else woken & self._waiting:
+            connection.wakeup.notify()
+        if broadcast:
+            self._waiting.clear()
+        else:
+            self._waiting -= woken
+        if self._log_bytes() > 2 * self.max_backlog_bytes:
+            self._trim()
+
+    def _append(self, line: bytes) -> None:
+        self._log.append(line)
+        self._log_offsets.append(self._log_end)
+        self._log_end += len(line)
+
+    def _log_bytes(self) -> int:
+        return self._log_end - self._offset_of(self._log_base)
+
+    def _offset_of(self, cursor: int) -> int:
+        """Byte offset of the log entry at absolute index *cursor*."""
+        index = cursor - self._log_base
+        return self._log_offsets[index] if index < len(self._log) else self._log_end
+
+    def _trim(self) -> None:
+        """Drop clients more than max_backlog_bytes behind, then free the log."""
+        for connection in list(self._connections):
+            behind = self._log_end - self._offset_of(connection.cursor)
+            if behind > self.max_backlog_bytes:
+                self._close(connection, f"too slow: fell {behind} bytes behind", abort=True)
+                _shutdown(connection.sock, socket.SHUT_RDWR)  # unblock its writer
+        keep_from = min(
+            (c.cursor for c in self._connections), default=self._log_base + len(self._log)
+        )
+        del self._log[: keep_from - self._log_base]
+        del self._log_offsets[: keep_from - self._log_base]
+        self._log_base = keep_from
+
+    def _close(self, connection: _Connection, reason: str = "quit", abort: bool = False) -> None:
+        """Take *connection* out of the room; its writer sends what is left, then hangs up.
+
+        What is left is taken now, so a closing client no longer holds the log.
+        With *abort* (a dropped or broken connection) nothing more is sent.
+        """
+        if connection.closing:
+            return
+        connection.closing = True
+        connection.abort = abort
+        self._connections.discard(connection)
+        if not abort:
+            connection.final = self._take_output(connection)
+        self._waiting.discard(connection)
+        connection.wakeup.notify()
+        if connection in self._room:
+            self._apply(self._room.disconnect(connection, reason))
+
+    # -- events ------------------------------------------------------------
+
+    def _emit(self, event: events.Event) -> None:
+        self._events.put(event)
+
+    def _dispatch_events(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            for observer in self._observers:
+                try:
+                    observer(event)
+                except Exception:  # an observer's bug must not stop the server
+                    log.exception("observer %r failed on %r", observer, event)
+
+
+def _to_event(action: Action, room: ChatRoom) -> events.Event:
+    if isinstance(action, Said):
+        return events.Message(action.nick, action.text, own=action.nick == room.operator_nick)
+    if isinstance(action, Left):
+        return events.Left(action.nick, action.reason)
+    assert isinstance(action, Renamed)
+    return events.Renamed(action.old, action.new)
+
+
+def _shutdown(sock: socket.socket, how: int) -> None:
+    with contextlib.suppress(OSError):  # already closed or never connected: nothing left to shut
+        sock.shutdown(how)
+
+
+def _start_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    previous = threading.stack_size(THREAD_STACK_BYTES)
+    try:
+        thread = threading.Thread(target=target, name=name)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    return thread
+
+
+if __name__ == "__main__":  # ``python -m tcpchat.server``: the CLI's entry point
+    from tcpchat.cli import main_server
+
+    raise SystemExit(main_server())
