@@ -1,0 +1,276 @@
+"""What the server and client windows share: layout, the event inbox, closing.
+
+The thread rule
+---------------
+Tk is not thread-safe: only the thread that created the window may touch a
+widget or call Tk at all, ``after()`` included.  The chat cores, though, report
+events on their own threads.  So the two meet at a queue, the way IDLE's shell
+meets its subprocess::
+
+    core threads                         Tk main thread
+    ------------                         --------------
+    observer(event)                      every poll_ms: _poll()
+      └─ window.post(event) ──► inbox ──►   take at most batch_limit events
+         (queue.put, nothing else)           ├─ on_event(): status, nick list
+                                             ├─ transcript.add(): one Tk call
+                                             └─ console: one write
+
+A core's observer does one thing, ``post()``, which only puts the event on a
+:class:`queue.SimpleQueue`.  The Tk thread drains it from an ``after()`` timer,
+taking a bounded batch per tick, so a flood of messages costs each tick a
+bounded amount of work and the window keeps answering the mouse and keyboard;
+the transcript keeps a bounded number of lines, so it costs bounded memory.
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import sys
+import time
+import tkinter as tk
+from tkinter import font as tkfont
+from tkinter import ttk
+from typing import IO, Sequence
+
+from tcpchat import events
+from tcpchat.console import ConsolePrinter
+from tcpchat.gui.i18n import _
+from tcpchat.gui.transcript import Line, Style, Transcript
+
+
+class Status(enum.Enum):
+    """What the status line says; the value is the colour of its dot."""
+
+    STARTING = "#c28a00"  # amber: on the way
+    LISTENING = "#2e9d44"  # green: serving
+    CONNECTED = "#2e9d45"  # green too (a distinct value, or Enum would make it an alias)
+    DISCONNECTED = "#8a8a8a"  # grey: idle
+    ERROR = "#c01c28"  # red: needs the user
+
+
+class ChatWindow:
+    """A chat window on *root*; subclasses connect it to a server or client core.
+
+    Subclasses provide :meth:`submit` (send what was typed), :meth:`on_event`
+    (react to a core event on the Tk thread) and :meth:`shutdown` (stop the
+    core), and may override :meth:`on_start` and :meth:`line_for`.
+    """
+
+    poll_ms = 40
+    """How often the Tk thread looks at the inbox when it was empty."""
+    busy_poll_ms = 5
+    """How soon it looks again after a full batch (more is waiting)."""
+    batch_limit = 400
+    """Most events rendered per tick: bounds the time a tick can take."""
+
+    def __init__(
+        self,
+        root: tk.Tk,
+        *,
+        max_lines: int = 2000,
+        console: IO[str] | None = sys.stdout,
+    ) -> None:
+        self.root = root
+        self.closed = False
+        self._inbox: queue.SimpleQueue[events.Event] = queue.SimpleQueue()
+        self._close_requested = False
+        self._poll_job: str | None = None
+        self._console = ConsolePrinter(console) if console is not None else None
+        self._fonts = _configure_root(root)
+
+        frame = ttk.Frame(root, padding=(10, 10, 10, 6))
+        frame.grid(row=0, column=0, sticky="nsew")
+        root.rowconfigure(0, weight=1)
+        root.columnconfigure(0, weight=1)
+        frame.rowconfigure(0, weight=1)
+        frame.columnconfigure(0, weight=1)
+
+        self.body = ttk.Frame(frame)
+        """The transcript in column 0; subclasses may add panes in column 1."""
+        self.body.grid(row=0, column=0, sticky="nsew")
+        self.body.rowconfigure(0, weight=1)
+        self.body.columnconfigure(0, weight=1)
+        border = ttk.Frame(self.body, style="Pane.TFrame", padding=1)
+        border.grid(row=0, column=0, sticky="nsew")
+        border.rowconfigure(0, weight=1)
+        border.columnconfigure(0, weight=1)
+        self.transcript = Transcript(border, max_lines=max_lines)
+        self.transcript.grid(row=0, column=0, sticky="nsew")
+
+        compose = ttk.Frame(frame, padding=(0, 8, 0, 0))
+        compose.grid(row=1, column=0, sticky="ew")
+        compose.columnconfigure(0, weight=1)
+        self.entry = ttk.Entry(compose, font="TkTextFont")
+        self.entry.grid(row=0, column=0, sticky="ew", ipady=3)
+        self.send_button = ttk.Button(compose, text=_("Send"), command=self._send_typed)
+        self.send_button.grid(row=0, column=1, padx=(8, 0))
+        self.entry.bind("<Return>", self._send_typed)
+        self.entry.bind("<KP_Enter>", self._send_typed)
+
+        self.status_bar = ttk.Frame(root, style="Status.TFrame", padding=(10, 3))
+        """Status dot and text on the left; subclasses may add buttons after column 1."""
+        self.status_bar.grid(row=1, column=0, sticky="ew")
+        self.status_bar.columnconfigure(1, weight=1)
+        self._status_dot = ttk.Label(self.status_bar, text="●", style="Status.TLabel")
+        self._status_dot.grid(row=0, column=0, padx=(0, 6))
+        self._status_text = ttk.Label(self.status_bar, style="Status.TLabel")
+        self._status_text.grid(row=0, column=1, sticky="w")
+        self.status = Status.STARTING
+
+        root.minsize(460, 300)
+        root.protocol("WM_DELETE_WINDOW", self.close)
+        self.entry.focus_set()
+
+    # -- any thread ------------------------------------------------------------
+
+    def post(self, event: events.Event) -> None:
+        """Hand *event* to the window; the one thing a core thread may do with it."""
+        self._inbox.put(event)
+
+    def request_close(self) -> None:
+        """Ask the window to close at its next tick; safe from a signal handler."""
+        self._close_requested = True  # a plain flag: no lock a handler could deadlock on
+
+    # -- Tk thread ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the core (see :meth:`on_start`) and the inbox poll loop."""
+        self.on_start()
+        self._poll()
+
+    def close(self) -> None:
+        """Stop the core, then the window; safe to call more than once."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._poll_job is not None:
+            self.root.after_cancel(self._poll_job)
+        self.root.withdraw()  # gone at once, even if the core takes a moment to stop
+        self.shutdown()
+        leftovers = self._take(sys.maxsize)  # the core's last words: log them
+        self._log([self.line_for(event) for event in leftovers])
+        self.root.destroy()
+
+    def set_title(self, title: str) -> None:
+        self.root.title(title)
+
+    def set_status(self, status: Status, text: str) -> None:
+        self.status = status
+        self._status_dot.configure(foreground=status.value)
+        self._status_text.configure(text=text)
+
+    @property
+    def status_text(self) -> str:
+        return str(self._status_text.cget("text"))
+
+    def set_sending(self, enabled: bool) -> None:
+        """Enable or disable Send (and Return); the entry stays editable."""
+        self.send_button.state(["!disabled"] if enabled else ["disabled"])
+
+    @property
+    def can_send(self) -> bool:
+        return self.send_button.instate(["!disabled"])
+
+    # -- for subclasses ------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Start the core; called once by :meth:`start`."""
+
+    def submit(self, text: str) -> bool:
+        """Send *text*; return false to keep it in the entry (it was not sent)."""
+        raise NotImplementedError
+
+    def on_event(self, event: events.Event) -> None:
+        """React to *event* (already shown in the transcript) on the Tk thread."""
+
+    def after_batch(self) -> None:
+        """Called after each batch of events, for work worth doing once per batch."""
+
+    def shutdown(self) -> None:
+        """Stop the core and join its threads; called once by :meth:`close`."""
+        raise NotImplementedError
+
+    def line_for(self, event: events.Event) -> Line:
+        """The transcript line for *event*, styled by what it is."""
+        text = events.transcript_line(event)
+        if isinstance(event, events.Message):
+            style = Style.OWN if event.own else Style.OTHERS
+            return Line(event.at, text, style, speaker=event.nick)
+        is_error = isinstance(event, events.Error) or (
+            isinstance(event, events.Notice) and event.text.startswith("error:")
+        )
+        lost = isinstance(event, events.Disconnected) and not event.expected
+        return Line(event.at, text, Style.ERROR if is_error or lost else Style.NOTICE)
+
+    # -- the poll loop ---------------------------------------------------------------
+
+    def _poll(self) -> None:
+        self._poll_job = None
+        if self._close_requested:
+            self.close()
+            return
+        batch = self._take(self.batch_limit)
+        if batch:
+            lines = []
+            for event in batch:
+                lines.append(self.line_for(event))
+                self.on_event(event)
+            self.transcript.add(lines)
+            self._log(lines)
+            self.after_batch()
+        if not self.closed:  # on_event may have closed the window
+            delay = self.busy_poll_ms if len(batch) == self.batch_limit else self.poll_ms
+            self._poll_job = self.root.after(delay, self._poll)
+
+    def _take(self, limit: int) -> list[events.Event]:
+        batch: list[events.Event] = []
+        while len(batch) < limit:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _log(self, lines: Sequence[Line]) -> None:
+        """Write *lines* to the console in one write, as the headless server does."""
+        if self._console is None or not lines:
+            return
+        self._console.write(
+            "\n".join(
+                f"[{time.strftime('%H:%M:%S', time.localtime(line.at))}] {line.text}"
+                for line in lines
+            )
+        )
+
+    def _send_typed(self, _event: object = None) -> str:
+        text = self.entry.get()
+        if text.strip() and self.can_send and self.submit(text):
+            self.entry.delete(0, "end")
+        self.entry.focus_set()
+        return "break"  # Return is handled: no further bindings
+
+
+def _configure_root(root: tk.Tk) -> list[tkfont.Font]:
+    """A clean theme and readable fonts; returns the fonts, which must be kept alive."""
+    style = ttk.Style(root)
+    if "clam" in style.theme_names():
+        style.theme_use("clam")
+    base = tkfont.nametofont("TkDefaultFont", root=root)
+    size = max(int(base.actual("size")), 10)
+    for name in ("TkDefaultFont", "TkTextFont"):
+        tkfont.nametofont(name, root=root).configure(size=size)
+    family = base.actual("family")
+    fonts = [
+        tkfont.Font(root=root, name="TranscriptFont", family=family, size=size + 1),
+        tkfont.Font(root=root, name="TranscriptBold", family=family, size=size + 1, weight="bold"),
+        tkfont.Font(
+            root=root, name="TranscriptItalic", family=family, size=size + 1, slant="italic"
+        ),
+    ]
+    background = style.lookup("TFrame", "background")
+    style.configure("Pane.TFrame", background="#b9b9b9")
+    style.configure("Status.TFrame", background="#e4e4e2")
+    style.configure("Status.TLabel", background="#e4e4e2")
+    style.configure("Side.TFrame", background=background)
+    return fonts

@@ -1,0 +1,167 @@
+"""The client window: connects at start-up, shows a lost server, reconnects."""
+
+from __future__ import annotations
+
+import threading
+import tkinter as tk
+from tkinter import ttk
+from typing import Any, Sequence
+
+from tcpchat import events
+from tcpchat.client import ChatClient
+from tcpchat.errors import ChatError, format_address
+from tcpchat.gui.base import ChatWindow, Status
+from tcpchat.gui.i18n import _
+from tcpchat.gui.transcript import Line, Style
+
+
+class ClientWindow(ChatWindow):
+    """A window chatting with the server at *host*:*port*.
+
+    :meth:`ChatClient.connect` blocks for up to its timeout, so each attempt
+    runs on a short-lived *connect thread*, which reports back the only way a
+    worker may: by posting an event (``Connected`` from the core, or a
+    ``Disconnected`` carrying the reason it failed).  A :class:`ChatClient`
+    connects only once, so every attempt gets a new one, and attempts never
+    overlap: the next starts only after the last one's final event arrived.
+
+    Status goes STARTING (connecting) → CONNECTED → DISCONNECTED, or STARTING
+    → ERROR when the server cannot be reached; in both of the last two the
+    Reconnect button appears, Send is disabled, and with *reconnect* a retry
+    is scheduled with ``after()``, each wait longer than the last.
+    """
+
+    retry_delays = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+    """Seconds before each automatic retry; the last repeats."""
+
+    def __init__(
+        self,
+        root: tk.Tk,
+        host: str,
+        port: int,
+        *,
+        nick: str | None = None,
+        reconnect: bool = False,
+        observers: Sequence[events.Observer] = (),
+        **options: Any,
+    ) -> None:
+        super().__init__(root, **options)
+        self.host = host
+        self.port = port
+        self.address = format_address(host, port)
+        self.auto_reconnect = reconnect
+        self.client: ChatClient | None = None
+        self._nick = nick
+        self._observers = tuple(observers)
+        self._connector: threading.Thread | None = None
+        self._failures = 0  # in a row, for the back-off
+        self._retry_job: str | None = None
+
+        self.reconnect_button = ttk.Button(
+            self.status_bar, text=_("Reconnect"), command=self.connect, style="Status.TButton"
+        )
+        self.reconnect_button.grid(row=0, column=2, padx=(8, 0))
+        self.reconnect_button.grid_remove()
+        self.set_title(_("tcpchat client — {address}").format(address=self.address))
+        self.set_sending(False)
+
+    def on_start(self) -> None:
+        self.connect()
+
+    def connect(self) -> None:
+        """Start a connection attempt now (what Reconnect does)."""
+        self._cancel_retry()
+        if self.status in (Status.STARTING, Status.CONNECTED) and self.client is not None:
+            return  # an attempt is under way, or we are connected
+        self._release_client()
+        client = ChatClient(self.host, self.port, nick=self._nick)
+        client.add_observer(self.post)  # post() only queues: see the thread rule
+        for observer in self._observers:
+            client.add_observer(observer)
+        self.client = client
+        self._connector = threading.Thread(
+            target=self._connect_in_background, args=(client,), name="tcpchat-connect"
+        )
+        self._connector.start()
+        self.reconnect_button.grid_remove()
+        self.set_status(Status.STARTING, _("Connecting to {address}…").format(address=self.address))
+
+    def _connect_in_background(self, client: ChatClient) -> None:
+        """The connect thread: it may block, and it touches nothing but the inbox."""
+        try:
+            client.connect()  # on success the core posts Connected itself
+        except ChatError as exc:
+            self.post(events.Disconnected(str(exc)))
+
+    def submit(self, text: str) -> bool:
+        assert self.client is not None  # Send is enabled only once connected
+        try:
+            self.client.send(text)  # never blocks; our line comes back from the server
+        except ChatError as exc:
+            self.post(events.Error(str(exc)))
+            return False
+        return True
+
+    def line_for(self, event: events.Event) -> Line:
+        if isinstance(event, events.Disconnected) and self.status is Status.STARTING:
+            # A failed attempt: "error: cannot connect …" reads better than "disconnected".
+            return Line(event.at, events.transcript_line(events.Error(event.reason)), Style.ERROR)
+        return super().line_for(event)
+
+    def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Connected):
+            self._failures = 0
+            self.set_sending(True)
+            self._show_connected()
+        elif isinstance(event, events.Notice) and self.status is Status.CONNECTED:
+            self._show_connected()  # the welcome or a rename may have changed our nick
+        elif isinstance(event, events.Disconnected):
+            if self.status is Status.STARTING:
+                self.set_status(Status.ERROR, event.reason)
+            else:
+                reason = _("Disconnected: {reason}").format(reason=event.reason)
+                self.set_status(Status.DISCONNECTED, reason)
+            self.set_sending(False)
+            self.reconnect_button.grid()
+            if self.auto_reconnect and not event.expected:
+                self._schedule_retry()
+
+    def shutdown(self) -> None:
+        self._cancel_retry()
+        self._release_client()
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _show_connected(self) -> None:
+        assert self.client is not None
+        nick = self.client.nick  # set by the reader thread before it reported the notice
+        if nick:
+            self._nick = nick  # ask for it again if we have to reconnect
+            text = _("Connected to {address} as {nick}").format(address=self.address, nick=nick)
+        else:
+            text = _("Connected to {address}").format(address=self.address)
+        self.set_status(Status.CONNECTED, text)
+
+    def _schedule_retry(self) -> None:
+        delay = self.retry_delays[min(self._failures, len(self.retry_delays) - 1)]
+        self._failures += 1
+        self._retry_job = self.root.after(round(delay * 1000), self._retry)
+        retrying = _("retrying in {seconds:g} s").format(seconds=delay)
+        self.set_status(self.status, f"{self.status_text} — {retrying}")
+
+    def _retry(self) -> None:
+        self._retry_job = None
+        self.connect()
+
+    def _cancel_retry(self) -> None:
+        if self._retry_job is not None:
+            self.root.after_cancel(self._retry_job)
+            self._retry_job = None
+
+    def _release_client(self) -> None:
+        """Finish the last attempt: join its connect thread, close its client."""
+        if self._connector is not None:
+            self._connector.join()  # at most ChatClient.connect_timeout, on close only
+            self._connector = None
+        if self.client is not None:
+            self.client.close()  # says /quit if connected; joins reader and writer

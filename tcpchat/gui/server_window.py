@@ -1,0 +1,91 @@
+"""The server window: the operator's chat, and who is online."""
+
+from __future__ import annotations
+
+import tkinter as tk
+from tkinter import ttk
+from typing import Any
+
+from tcpchat import events
+from tcpchat.errors import format_address
+from tcpchat.gui.base import ChatWindow, Status
+from tcpchat.gui.i18n import _
+from tcpchat.server import ChatServer
+
+
+class ServerWindow(ChatWindow):
+    """A window running *server*: :meth:`start` starts it, closing stops it.
+
+    What is typed is said as the operator (``Server: …`` to everyone).  The
+    list on the right is refreshed from :meth:`ChatServer.nicks` once per batch
+    that had an arrival, departure or rename in it.
+    """
+
+    def __init__(self, root: tk.Tk, server: ChatServer, **options: Any) -> None:
+        super().__init__(root, **options)
+        self.server = server
+        server.add_observer(self.post)  # post() only queues: see the thread rule
+        self._roster_changed = False
+
+        side = ttk.Frame(self.body, padding=(10, 0, 0, 0))
+        side.grid(row=0, column=1, sticky="ns")
+        side.rowconfigure(1, weight=1)
+        self._roster_title = ttk.Label(side, font="TkHeadingFont")
+        self._roster_title.grid(row=0, column=0, sticky="w", pady=(0, 4))
+        self.roster = tk.Listbox(
+            side,
+            width=16,
+            activestyle="none",
+            font="TranscriptFont",
+            borderwidth=1,
+            relief="solid",
+            highlightthickness=0,
+            background="#ffffff",
+            foreground="#1d1d1d",
+            selectbackground="#dbe8f8",
+            selectforeground="#1d1d1d",
+            takefocus=False,
+        )
+        self.roster.grid(row=1, column=0, sticky="ns")
+
+        address = format_address(server.host, server.port)
+        self.set_title(_("tcpchat server — {address}").format(address=address))
+        self.set_status(Status.STARTING, _("Starting on {address}…").format(address=address))
+        self._show_roster(server.nicks())
+
+    def on_start(self) -> None:
+        self.server.start()  # ChatError (address in use, …) goes to the caller
+
+    def submit(self, text: str) -> bool:
+        self.server.say(text)  # our own line comes back as an event, like everyone's
+        return True
+
+    def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Listening):
+            address = format_address(event.host, event.port)
+            self.set_title(_("tcpchat server — {address}").format(address=address))
+            self.set_status(Status.LISTENING, _("Listening on {address}").format(address=address))
+        elif isinstance(event, (events.Joined, events.Left, events.Renamed)):
+            self._roster_changed = True
+        elif isinstance(event, events.Stopped):
+            self.set_status(Status.DISCONNECTED, _("Server stopped"))
+            self.set_sending(False)
+
+    def after_batch(self) -> None:
+        if self._roster_changed:
+            self._roster_changed = False
+            self._show_roster(self.server.nicks())
+
+    def shutdown(self) -> None:
+        self.server.stop()  # sends the shutdown notice, joins every thread
+
+    def _show_roster(self, nicks: list[str]) -> None:
+        self._roster_title.configure(text=_("Online ({count})").format(count=len(nicks)))
+        self.roster.delete(0, "end")
+        for nick in nicks:
+            self.roster.insert("end", nick)
+        self.roster.itemconfigure(0, foreground="#1c5fb0")  # the operator: us
+
+    @property
+    def roster_nicks(self) -> list[str]:
+        return [str(nick) for nick in self.roster.get(0, "end")]
