@@ -93,10 +93,14 @@ class Line:
 
 @dataclass(frozen=True)
 class LineTooLong:
-    """A line longer than the limit arrived; its bytes were discarded."""
+    """A line grew past the limit; it is being (or has been) discarded.
+
+    Reported as soon as the limit is passed, not when the line ends, so a peer
+    streaming a line that never ends hears about it at once.
+    """
 
     size: int
-    """Bytes seen before the end of the line (or so far, if it never ends)."""
+    """Bytes of the line seen when it was reported (at least ``limit + 1``)."""
     limit: int
 
 
@@ -108,9 +112,9 @@ class LineBuffer:
 
     Feed it whatever ``recv()`` returned; it keeps the unfinished tail and
     hands back every complete line.  A line longer than :attr:`max_line_bytes`
-    is reported once as :class:`LineTooLong` and everything up to its newline
-    is thrown away as it streams in, so a peer that never sends a newline
-    costs at most ``max_line_bytes`` of memory.
+    is reported once, as soon as it passes the limit, as :class:`LineTooLong`;
+    everything up to its newline is thrown away as it streams in, so a peer
+    that never sends a newline costs at most ``max_line_bytes`` of memory.
     """
 
     max_line_bytes: int = MAX_LINE_BYTES
@@ -122,7 +126,6 @@ class LineBuffer:
             self.max_line_bytes = max_line_bytes
         self._pending = b""
         self._discarding = False
-        self._discarded = 0
 
     @property
     def pending_bytes(self) -> int:
@@ -140,10 +143,8 @@ class LineBuffer:
         if self._discarding:
             end = data.find(NEWLINE)
             if end < 0:
-                self._discarded += len(data)
                 return events
             self._discarding = False
-            events.append(LineTooLong(self._discarded + end, self.max_line_bytes))
             data = data[end + 1 :]
         if self._pending:
             data = self._pending + data
@@ -156,9 +157,9 @@ class LineBuffer:
             else:
                 events.append(Line(decode_line(raw)))
         if len(rest) > limit + 1:
+            events.append(LineTooLong(len(rest), limit))
             self._pending = b""
             self._discarding = True
-            self._discarded = len(rest)
         else:
             self._pending = rest
         return events

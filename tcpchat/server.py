@@ -291,12 +291,11 @@ class ChatServer:
                 self._apply(self._room.receive(connection, frame.text))
                 continue
             notice = (
-                f"error: line too long ({frame.size} bytes, at most {frame.limit}); "
-                "it was discarded"
+                f"error: line too long (over {frame.limit} bytes); it is discarded up to its end"
             )
             self._apply([Reply(connection, protocol.format_notice(notice))])
             nick = self._room.nick_of(connection)
-            self._emit(events.Notice(f"discarded a {frame.size}-byte line from {nick}"))
+            self._emit(events.Notice(f"discarding an over-long line from {nick}"))
 
     # -- writing -----------------------------------------------------------
 

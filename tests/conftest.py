@@ -81,9 +81,7 @@ def start_process(request: pytest.FixtureRequest) -> Iterator[Callable[..., Chat
 
 
 @pytest.fixture
-def server(
-    address: tuple[str, int], start_process: Callable[..., ChatProcess]
-) -> ChatProcess:
+def server(address: tuple[str, int], start_process: Callable[..., ChatProcess]) -> ChatProcess:
     """A headless ``tcpchat server`` listening on this test's address."""
     host, port = address
     process = start_process(

@@ -102,9 +102,10 @@ class _LineCollector:
                     self.changed.notify_all()
         except (OSError, ValueError):
             pass  # the stream was closed under us: that is its end
-        with self.changed:
-            self.closed = True
-            self.changed.notify_all()
+        finally:
+            with self.changed:
+                self.closed = True
+                self.changed.notify_all()
 
     def start(self, read_line: Callable[[], bytes]) -> threading.Thread:
         thread = threading.Thread(target=self.pump, args=(read_line,), daemon=True)
@@ -128,9 +129,7 @@ class _LineCollector:
                     return True
             return self.closed
 
-        wait_until(
-            self.changed, matched, timeout, f"{pattern!r} on {self.name}", self._tail
-        )
+        wait_until(self.changed, matched, timeout, f"{pattern!r} on {self.name}", self._tail)
         if not found:
             raise AssertionError(f"{self.name} ended before {pattern!r}\n{self._tail()}")
         return found[0]
@@ -145,7 +144,8 @@ class _LineCollector:
         )
 
     def _tail(self) -> str:
-        return f"last lines of {self.name}:\n" + "\n".join(self.lines[-20:])
+        shown = [line if len(line) < 120 else line[:120] + "…" for line in self.lines[-20:]]
+        return f"last lines of {self.name}:\n" + "\n".join(shown)
 
 
 class ChatProcess:
@@ -264,10 +264,21 @@ class RawPeer:
     def __init__(self, host: str, port: int = PORT, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.sock = socket.create_connection((host, port), timeout)
         self.sock.settimeout(None)
-        self.inbox = _LineCollector(f"peer {host}:{port}")
-        reader = self.sock.makefile("rb")
-        self._reader = self.inbox.start(reader.readline)
+        self._received = b""
         self._cursor = 0
+        self.inbox = _LineCollector(f"peer {host}:{port}")
+        self._reader = self.inbox.start(self._next_line)
+
+    def _next_line(self) -> bytes:
+        """The next line, newline included (b"" at the end), straight from recv()."""
+        while b"\n" not in self._received:
+            data = self.sock.recv(65536)
+            if not data:
+                line, self._received = self._received, b""
+                return line
+            self._received += data
+        line, _, self._received = self._received.partition(b"\n")
+        return line + b"\n"
 
     @property
     def lines(self) -> list[str]:
@@ -303,6 +314,9 @@ class RawPeer:
     def reset(self) -> None:
         """Close with a TCP reset (RST), as a crashed peer's kernel would."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # Wake our reader first: the kernel only resets once no recv() holds the socket.
+        self.sock.shutdown(socket.SHUT_RD)
+        self._reader.join(DEFAULT_TIMEOUT)
         self.sock.close()
 
     def close(self) -> None:
