@@ -90,10 +90,10 @@ def run_server(server: ChatServer, *, stdin: IO[str], stdout: IO[str]) -> int:
     server.add_observer(
         lambda event: None if isinstance(event, events.Listening) else printer(event)
     )
+    stop = threading.Event()
+    _on_stop_signals(stop.set)  # before "listening on": a signal may follow at once
     server.start()
     printer.write(f"listening on {format_address(*server.address)}")
-    stop = threading.Event()
-    _on_stop_signals(stop.set)
     _read_lines(stdin, server.say, lambda: None)  # end of input: keep serving
     stop.wait()
     server.stop()
@@ -111,8 +111,9 @@ def run_client(client: ChatClient, *, stdin: IO[str], stdout: IO[str], stderr: I
             printer(event)
         elif isinstance(event, events.Error):
             ConsolePrinter(stderr, timestamps=False)(event)
-        elif isinstance(event, events.Disconnected) and not event.expected:
-            lost.append(event.reason)
+        elif isinstance(event, events.Disconnected):
+            if not event.expected:
+                lost.append(event.reason)
             done.set()
 
     def send(line: str) -> None:
@@ -122,8 +123,8 @@ def run_client(client: ChatClient, *, stdin: IO[str], stdout: IO[str], stderr: I
             print(f"tcpchat: {exc}", file=stderr, flush=True)
 
     client.add_observer(observe)
-    client.connect()
     _on_stop_signals(done.set)
+    client.connect()
     _read_lines(stdin, send, done.set)
     done.wait()
     client.close()

@@ -243,8 +243,15 @@ class ChatProcess:
         code = self.process.poll()
         return (
             f"$ {' '.join(self.args)}\n(exit code: {code})\n"
-            f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}\n"
+            f"--- stdout ---\n{_tail(self.out.lines)}\n--- stderr ---\n{_tail(self.err.lines)}\n"
         )
+
+
+def _tail(lines: list[str], count: int = 200) -> str:
+    """The last *count* lines, each cut short, for reports that stay readable."""
+    shown = [line if len(line) < 300 else line[:300] + "…" for line in lines[-count:]]
+    skipped = f"[{len(lines) - count} earlier lines not shown]\n" if len(lines) > count else ""
+    return skipped + "\n".join(shown)
 
 
 def start_server(host: str, port: int = PORT, *extra: str, **kwargs: object) -> ChatProcess:
