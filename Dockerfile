@@ -65,7 +65,8 @@ ENV TCPCHAT_HOST=0.0.0.0 \
 EXPOSE 9000
 
 # Healthy once the server listens; it reads the socket table rather than
-# joining the chat (see docker/healthcheck.py).  Client containers disable it.
+# joining the chat (see docker/healthcheck.py).  Client containers run
+# `tcpchat-healthcheck client` instead: healthy while connected.
 HEALTHCHECK --interval=2s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python3", "/usr/local/bin/tcpchat-healthcheck"]
 
