@@ -27,6 +27,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import sys
 import threading
 from pathlib import Path
@@ -169,7 +170,7 @@ class ChatProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=full_env,
-            cwd=REPO_ROOT,
+            cwd=tempfile.gettempdir(),  # import the installed tcpchat, not the checkout
             start_new_session=True,  # a signal to the test run does not reach it
         )
         assert self.process.stdout is not None
