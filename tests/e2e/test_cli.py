@@ -315,3 +315,11 @@ def test_module_entry_points_work(address: tuple[str, int]) -> None:
         [sys.executable, "-m", "tcpchat", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("tcpchat ")
+
+
+def test_who_lists_everyone(server: ChatProcess, raw_peer: Callable[..., RawPeer]) -> None:
+    """The README's example scenario, kept honest by running it."""
+    alice, bob = raw_peer(), raw_peer()
+    bob.expect_line(r"^\* welcome")
+    alice.send_line("/who")
+    assert alice.expect_line(r"^\* online: ") == "* online: Server, Client, Client2"
