@@ -150,6 +150,7 @@ class ChatWindow:
         self.shutdown()
         leftovers = self._take(sys.maxsize)  # the core's last words: log them
         self._log([self.line_for(event) for event in leftovers])
+        self.root.update_idletasks()  # let Tk finish work it queued (ttk's theme setup)
         self.root.destroy()
 
     def set_title(self, title: str) -> None:
