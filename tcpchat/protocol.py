@@ -18,6 +18,7 @@ Client to server, one line each::
     /nick NAME      change nickname        /who    list who is online
     /help           list the commands      /quit   leave
     //text          chat "/text"           text    chat "text"
+    /pass SECRET    the shared password, as the first line, when the server asks
 
 Server to client: chat as ``NAME: TEXT`` and notices as ``* TEXT``.
 """
@@ -25,7 +26,7 @@ Server to client: chat as ``NAME: TEXT`` and notices as ``* TEXT``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 ENCODING = "utf-8"
@@ -200,13 +201,20 @@ class Quit:
 
 
 @dataclass(frozen=True)
+class Pass:
+    """``/pass SECRET``: the shared password, sent first when the server asks."""
+
+    secret: str = field(repr=False)  # kept out of reprs, tracebacks and logs
+
+
+@dataclass(frozen=True)
 class Unknown:
     """A ``/word`` that is not a command."""
 
     name: str
 
 
-Command = Union[Chat, Nick, Who, Help, Quit, Unknown]
+Command = Union[Chat, Nick, Who, Help, Quit, Pass, Unknown]
 
 COMMAND_HELP = (
     "/nick NAME (change your name), /who (who is online), /help (this list), "
@@ -232,12 +240,44 @@ def parse_command(text: str) -> Command | None:
         return Help()
     if word == "quit":
         return Quit()
+    if word == "pass":
+        return Pass(argument.strip())
     return Unknown(word)
 
 
 def escape_chat(text: str) -> str:
     """Return the line a user types to chat *text* literally (``/x`` → ``//x``)."""
     return COMMAND_PREFIX + text if text.startswith(COMMAND_PREFIX) else text
+
+
+# --------------------------------------------------------------------------
+# Security extensions: what the server says before a connection joins
+# --------------------------------------------------------------------------
+
+MAX_PASSWORD_LENGTH = 256
+
+PASSWORD_PROMPT = "password required: send /pass PASSWORD"
+PASSWORD_ACCEPTED = "password accepted"
+PASSWORD_WRONG = "error: wrong password; closing"
+PASSWORD_MISSING = (
+    "error: this server needs a password: send /pass PASSWORD as the first line; closing"
+)
+TLS_REQUIRED = "error: this server speaks TLS only: connect with tcpchat client --tls; closing"
+FINAL_REFUSALS = (PASSWORD_WRONG, PASSWORD_MISSING, TLS_REQUIRED)
+"""Refusals that trying again will not fix (a reconnecting client stops)."""
+
+
+def validate_password(secret: str) -> str | None:
+    """Return why *secret* cannot be a shared password, or ``None`` if it can."""
+    if not secret:
+        return "a password needs at least one character"
+    if len(secret) > MAX_PASSWORD_LENGTH:
+        return f"a password has at most {MAX_PASSWORD_LENGTH} characters"
+    if secret != secret.strip():
+        return "a password cannot start or end with a space"
+    if secret != neutralise(secret) or "\t" in secret:
+        return "a password cannot contain control characters"
+    return None
 
 
 # --------------------------------------------------------------------------

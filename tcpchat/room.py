@@ -18,6 +18,7 @@ from tcpchat.protocol import (
     Chat,
     Help,
     Nick,
+    Pass,
     Quit,
     Unknown,
     Who,
@@ -26,6 +27,8 @@ from tcpchat.protocol import (
 )
 
 ConnectionId = Hashable
+
+ALREADY_IN = "you are already in: /pass is only for the first line, when a server asks"
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,10 @@ class ChatRoom:
             return [Reply(connection, format_notice("online: " + ", ".join(self.nicks())))]
         if isinstance(command, Help):
             return [Reply(connection, format_notice("commands: " + protocol.COMMAND_HELP))]
+        if isinstance(command, Pass):
+            # Passwords are checked before a connection joins (tcpchat.gate); here
+            # one is just a mistake, and the reply says nothing about any password.
+            return [Reply(connection, format_notice(ALREADY_IN))]
         if isinstance(command, Quit):
             return [
                 Reply(connection, format_notice("bye")),
