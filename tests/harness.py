@@ -27,8 +27,8 @@ import signal
 import socket
 import struct
 import subprocess
-import tempfile
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Callable, Sequence
@@ -144,6 +144,18 @@ class _LineCollector:
             self._tail,
         )
 
+    def wait_for_chat(self, count: int, timeout: float) -> list[str]:
+        """Wait for *count* chat lines (notices, ``* …``, left out); all chat so far."""
+
+        def chat() -> list[str]:
+            return [line for line in self.lines if not line.startswith("* ")]
+
+        wait_until(
+            self.changed, lambda: len(chat()) >= count, timeout, f"{count} chat lines", self._tail
+        )
+        with self.changed:
+            return chat()
+
     def _tail(self) -> str:
         shown = [line if len(line) < 120 else line[:120] + "…" for line in self.lines[-20:]]
         return f"last lines of {self.name}:\n" + "\n".join(shown)
@@ -246,6 +258,25 @@ class ChatProcess:
             f"$ {' '.join(self.args)}\n(exit code: {code})\n"
             f"--- stdout ---\n{_tail(self.out.lines)}\n--- stderr ---\n{_tail(self.err.lines)}\n"
         )
+
+
+def run_concurrently(*jobs: Callable[[], None]) -> None:
+    """Run *jobs* on threads at the same time and wait for all of them."""
+    threads = [threading.Thread(target=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def assert_one_total_order(transcripts: list[list[str]], per_sender: dict[str, list[str]]) -> None:
+    """Everyone saw the same lines in the same order, each sender's in its own order."""
+    first = transcripts[0]
+    for number, other in enumerate(transcripts[1:], 1):
+        assert other == first, f"transcript {number} differs from transcript 0"
+    for nick, texts in per_sender.items():
+        sent = [line for line in first if line.startswith(f"{nick}: ")]
+        assert sent == [f"{nick}: {text}" for text in texts], f"{nick}'s lines lost or reordered"
 
 
 def _tail(lines: list[str], count: int = 200) -> str:

@@ -80,6 +80,7 @@ def test_losing_the_server_is_an_event_and_sending_then_fails(address: tuple[str
     server = ChatServer(*address)
     server.start()
     client, inbox = make_client(server)
+    inbox.next(events.Notice)  # welcome: the server has admitted us
     server.stop()
     while inbox.next(events.Notice) != events.Notice("server shutting down"):
         pass

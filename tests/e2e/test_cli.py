@@ -8,12 +8,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from harness import ChatProcess, RawPeer, no_traceback
+from harness import (
+    ChatProcess,
+    RawPeer,
+    assert_one_total_order,
+    no_traceback,
+    run_concurrently,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -175,21 +180,18 @@ def test_several_clients_at_full_speed_all_see_one_order(
     # Start the race only once everyone has their name.
     for client, name in zip(clients, names):
         client.wait_for_output(f"^\\* Client\\d* is now {name}$")
-    lines = {name: "".join(f"{name} {i}\n" for i in range(500)) for name in names}
-    writers = [
-        threading.Thread(target=_write_all, args=(client, lines[name]))
-        for client, name in zip(clients, names)
-    ]
-    for writer in writers:
-        writer.start()
-    for writer in writers:
-        writer.join()
-    transcripts = [_wait_for_chat(client, 1500) for client in clients]
-    assert transcripts[0] == transcripts[1] == transcripts[2]
-    for name in names:
-        assert [line for line in transcripts[0] if line.startswith(f"{name}: ")] == [
-            f"{name}: {name} {i}" for i in range(500)
-        ]
+    texts = {name: [f"{name} {i}" for i in range(500)] for name in names}
+    run_concurrently(
+        *(
+            _writer(client, "".join(f"{t}\n" for t in texts[name]))
+            for client, name in zip(clients, names)
+        )
+    )
+    assert_one_total_order([client.out.wait_for_chat(1500, 30) for client in clients], texts)
+
+
+def _writer(client: ChatProcess, text: str) -> Callable[[], None]:
+    return lambda: _write_all(client, text)
 
 
 def _write_all(client: ChatProcess, text: str) -> None:
@@ -199,34 +201,19 @@ def _write_all(client: ChatProcess, text: str) -> None:
     stdin.flush()
 
 
-def _wait_for_chat(client: ChatProcess, count: int) -> list[str]:
-    def chat() -> list[str]:
-        return [line for line in client.out.lines if not line.startswith("* ")]
-
-    with client.out.changed:
-        assert client.out.changed.wait_for(lambda: len(chat()) >= count, 30), chat()[-5:]
-        return chat()
-
-
 def test_full_duplex_streams_both_ways_without_deadlock(
     server: ChatProcess, start_process: Start, address: tuple[str, int]
 ) -> None:
     client = start_process(client_args(address), name="client")
     client.wait_for_output(r"^\* welcome")
     count = 20_000
-    up = threading.Thread(
-        target=_write_all, args=(client, "".join(f"up {i} {'u' * 100}\n" for i in range(count)))
+    run_concurrently(
+        _writer(client, "".join(f"up {i} {'u' * 100}\n" for i in range(count))),
+        _writer(server, "".join(f"down {i} {'d' * 100}\n" for i in range(count))),
     )
-    down = threading.Thread(
-        target=_write_all, args=(server, "".join(f"down {i} {'d' * 100}\n" for i in range(count)))
-    )
-    up.start()
-    down.start()
-    up.join()
-    down.join()
     client.wait_for_output(f"^Client: up {count - 1} ", timeout=60)
     client.out.wait_for(f"^Server: down {count - 1} ", timeout=60)
-    chat = _wait_for_chat(client, 2 * count)
+    chat = client.out.wait_for_chat(2 * count, 30)
     assert [line.split()[2] for line in chat if line.startswith("Client: up")] == [
         str(i) for i in range(count)
     ]
