@@ -71,3 +71,20 @@ def type_into(window_id: str, text: str) -> None:
     xdotool("windowfocus", "--sync", window_id)
     xdotool("type", "--delay", "20", text)
     xdotool("key", "Return")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is *pid* (Linux: read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
