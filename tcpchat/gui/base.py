@@ -108,14 +108,16 @@ class ChatWindow:
         self.entry.bind("<Return>", self._send_typed)
         self.entry.bind("<KP_Enter>", self._send_typed)
 
+        ttk.Separator(root).grid(row=1, column=0, sticky="ew")
         self.status_bar = ttk.Frame(root, style="Status.TFrame", padding=(10, 3))
         """Status dot and text on the left; subclasses may add buttons after column 1."""
-        self.status_bar.grid(row=1, column=0, sticky="ew")
+        self.status_bar.grid(row=2, column=0, sticky="ew")
         self.status_bar.columnconfigure(1, weight=1)
         self._status_dot = ttk.Label(self.status_bar, text="●", style="Status.TLabel")
         self._status_dot.grid(row=0, column=0, padx=(0, 6))
-        self._status_text = ttk.Label(self.status_bar, style="Status.TLabel")
-        self._status_text.grid(row=0, column=1, sticky="w")
+        # width=1: a long reason must not widen the window (the transcript has it in full)
+        self._status_text = ttk.Label(self.status_bar, style="Status.TLabel", width=1)
+        self._status_text.grid(row=0, column=1, sticky="ew")
         self.status = Status.STARTING
 
         root.minsize(460, 300)
@@ -257,10 +259,10 @@ def _configure_root(root: tk.Tk) -> list[tkfont.Font]:
     style = ttk.Style(root)
     if "clam" in style.theme_names():
         style.theme_use("clam")
-    base = tkfont.nametofont("TkDefaultFont", root=root)
+    base = tkfont.Font(root=root, name="TkDefaultFont", exists=True)
     size = max(int(base.actual("size")), 10)
     for name in ("TkDefaultFont", "TkTextFont"):
-        tkfont.nametofont(name, root=root).configure(size=size)
+        tkfont.Font(root=root, name=name, exists=True).configure(size=size)
     family = base.actual("family")
     fonts = [
         tkfont.Font(root=root, name="TranscriptFont", family=family, size=size + 1),
@@ -269,9 +271,8 @@ def _configure_root(root: tk.Tk) -> list[tkfont.Font]:
             root=root, name="TranscriptItalic", family=family, size=size + 1, slant="italic"
         ),
     ]
-    background = style.lookup("TFrame", "background")
     style.configure("Pane.TFrame", background="#b9b9b9")
     style.configure("Status.TFrame", background="#e4e4e2")
     style.configure("Status.TLabel", background="#e4e4e2")
-    style.configure("Side.TFrame", background=background)
+    style.configure("Status.TButton", padding=(8, 0))
     return fonts

@@ -32,21 +32,25 @@ class ServerWindow(ChatWindow):
         side.rowconfigure(1, weight=1)
         self._roster_title = ttk.Label(side, font="TkHeadingFont")
         self._roster_title.grid(row=0, column=0, sticky="w", pady=(0, 4))
+        border = ttk.Frame(side, style="Pane.TFrame", padding=1)
+        border.grid(row=1, column=0, sticky="ns")
+        border.rowconfigure(0, weight=1)
         self.roster = tk.Listbox(
-            side,
+            border,
             width=16,
             activestyle="none",
             font="TranscriptFont",
-            borderwidth=1,
-            relief="solid",
-            highlightthickness=0,
+            borderwidth=0,
+            highlightthickness=6,  # white padding around the names
+            highlightbackground="#ffffff",
+            highlightcolor="#ffffff",
             background="#ffffff",
             foreground="#1d1d1d",
             selectbackground="#dbe8f8",
             selectforeground="#1d1d1d",
             takefocus=False,
         )
-        self.roster.grid(row=1, column=0, sticky="ns")
+        self.roster.grid(row=0, column=0, sticky="ns")
 
         address = format_address(server.host, server.port)
         self.set_title(_("tcpchat server — {address}").format(address=address))

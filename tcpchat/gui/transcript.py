@@ -60,7 +60,7 @@ class Transcript(ttk.Frame):
             wrap="word",
             font="TranscriptFont",
             width=60,
-            height=18,
+            height=16,
             padx=8,
             pady=6,
             spacing1=1,
