@@ -1,0 +1,124 @@
+"""The servers under test, each a real process pinned to its own core.
+
+Both are started the way a user would start them: tcpchat as shipped
+(``python -m tcpchat server --headless``, which prints every event to its
+console; here the console is a file), Twisted as the script in
+:mod:`benchmarks.twisted_chat`.  A fresh process serves each run, so its peak
+RSS (``VmHWM``) belongs to that run alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    name: str
+    command: Callable[[str, int], list[str]]
+
+
+def _tcpchat(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "tcpchat", "server", "--headless", "--host", host,
+            "--port", str(port), "--max-clients", "5000"]  # fmt: skip
+
+
+def _twisted(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.twisted_chat", "--host", host, "--port", str(port)]
+
+
+TCPCHAT = ServerKind("tcpchat", _tcpchat)
+TWISTED = ServerKind("twisted", _twisted)
+
+
+def _prepare_child(cpu: int | None) -> Callable[[], None]:
+    def prepare() -> None:
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+    return prepare
+
+
+class ServerProcess:
+    """One running server: start it, read its CPU, RSS and threads, stop it."""
+
+    def __init__(self, kind: ServerKind, host: str, port: int, cpu: int | None) -> None:
+        self.kind = kind
+        self.address = (host, port)
+        self._console: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+        self.process = subprocess.Popen(
+            kind.command(host, port),
+            stdin=subprocess.DEVNULL,
+            stdout=self._console,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env=env,
+            preexec_fn=_prepare_child(cpu),  # noqa: PLW1509 (no threads here)
+        )
+        self._profiler: subprocess.Popen[bytes] | None = None
+        self._wait_listening()
+
+    def _wait_listening(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"listening on" in self.console():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{self.kind.name} did not start:\n{self.console().decode()[-2000:]}")
+
+    def console(self) -> bytes:
+        self._console.seek(0)
+        return self._console.read()
+
+    def status(self) -> dict[str, int]:
+        """``VmHWM``/``VmRSS`` (KiB) and ``Threads`` from ``/proc/PID/status``."""
+        text = Path(f"/proc/{self.process.pid}/status").read_text()
+        fields = dict(re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE))
+        return {key: int(fields.get(key, 0)) for key in ("VmHWM", "VmRSS", "Threads")}
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def start_profile(self, path: Path) -> None:
+        """Sample the server with py-spy (threads on a CPU) into collapsed stacks at *path*."""
+        command = ["py-spy", "record", "--pid", str(self.process.pid), "--rate", "1000",
+                   "--nonblocking", "--format", "raw", "--output", str(path)]  # fmt: skip
+        self._profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        time.sleep(0.5)  # let it attach
+
+    def stop_profile(self) -> None:
+        if self._profiler is not None:
+            self._profiler.send_signal(signal.SIGINT)
+            self._profiler.wait(30)
+            self._profiler = None
+
+    def stop(self) -> None:
+        self.stop_profile()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._console.close()
