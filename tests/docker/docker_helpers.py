@@ -19,7 +19,7 @@ from xwd import Image, read_xwd
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DESKTOP_FILES = ("compose.yaml", "docker/compose.test.yaml")
 HEADLESS_FILES = ("compose.yaml", "docker/compose.headless.yaml", "docker/compose.test.yaml")
-REGISTRY_FREE_BASE = "tcpchat-base:bookworm"  # made by docker/build-base-image.sh
+REGISTRY_FREE_BASE = "tcpchat-base:bookworm"  # the default of docker/build-base-image.sh
 OFFICIAL_BASE = "python:3.12-slim"
 SCREEN_IN_CONTAINER = "Xvfb_screen0"  # what `Xvfb -fbdir` names its screen file
 IMAGE_USER_ID = 1000  # the Dockerfile's `USER 1000:1000`
@@ -61,12 +61,18 @@ def engine_problem() -> str | None:
 
 
 def base_image() -> str:
-    """The image to build on: $PYTHON_IMAGE, else the registry-free base if built."""
+    """The image to build on.
+
+    $PYTHON_IMAGE if set (the Dockerfile's own argument); else the
+    registry-free base ($TCPCHAT_BASE_IMAGE, as .ci/docker-setup.sh names it)
+    if it has been built; else the official image, from a registry.
+    """
     chosen = os.environ.get("PYTHON_IMAGE")
     if chosen:
         return chosen
-    if docker("image", "inspect", REGISTRY_FREE_BASE, check=False).returncode == 0:
-        return REGISTRY_FREE_BASE
+    registry_free = os.environ.get("TCPCHAT_BASE_IMAGE") or REGISTRY_FREE_BASE
+    if docker("image", "inspect", registry_free, check=False).returncode == 0:
+        return registry_free
     return OFFICIAL_BASE
 
 
