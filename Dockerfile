@@ -14,7 +14,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 # image has Python's _tkinter built but its Tk library removed (libtk8.6); a
 # plain Debian base needs Python and Tk from Debian.  Versions are not pinned:
 # the two bases are different Debian releases, and each takes its own.
-# Xvfb will run as the unprivileged user: it gets the usual socket folder.
+# Then the unprivileged user everything runs as, and the folder where Xvfb,
+# running as that user, makes its socket.
 # hadolint ignore=DL3008,SC2086
 RUN set -eux; \
     packages='xvfb xauth fonts-dejavu-core'; \
@@ -26,8 +27,8 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends $packages; \
     rm -rf /var/lib/apt/lists/*; \
-    install -d -m 1777 /tmp/.X11-unix; \
-    useradd --create-home --uid 1000 --user-group chat
+    useradd --create-home --uid 1000 --user-group chat; \
+    install -d -m 1777 /tmp/.X11-unix
 
 # tcpchat in its own virtual environment (Debian's Python refuses a system-wide
 # pip install).  Only pyproject.toml and the package are copied, so edits to

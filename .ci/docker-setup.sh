@@ -31,6 +31,7 @@ apt_install() {
 
 # The Debian mirror this machine already uses: no host name is written in the project.
 debian_mirror() {
+	# shellcheck disable=SC2016 # $(SITE) is apt's placeholder, not the shell's
 	apt-get indextargets --format '$(SITE)' 'Codename: bookworm' | head -n1
 }
 

@@ -11,6 +11,7 @@ SUITE="${2:-bookworm}"
 
 # The mirror comes from the machine's apt configuration at run time, so no
 # mirror's host name is ever written into the project.
+# shellcheck disable=SC2016 # $(SITE) is apt's placeholder, not the shell's
 MIRROR="$(apt-get indextargets --format '$(SITE)' "Codename: $SUITE" | head -n1)"
 if [[ -z $MIRROR ]]; then
 	echo "build-base-image: no '$SUITE' mirror in this machine's apt configuration" >&2

@@ -26,12 +26,13 @@ start_xvfb() {
 	# with host networking every process on the host can reach its socket.
 	cookie="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 	# The server reads every cookie in its -auth file whatever the display
-	# number, which is not known yet; ":0" is only a placeholder.
+	# number, which is not known yet; ":0" is only a placeholder.  (Empty
+	# files first: xauth complains about files that do not exist.)
 	: >"$runtime/server.auth"
 	: >"$runtime/client.auth"
 	xauth -q -f "$runtime/server.auth" add :0 . "$cookie"
 	mkfifo "$runtime/displayfd"
-	# shellcheck disable=SC2086 # ${fbdir:+...} expands to two words or none
+	# shellcheck disable=SC2086 # ${TCPCHAT_XVFB_FBDIR:+...} is two words or none
 	Xvfb -displayfd 3 -auth "$runtime/server.auth" -nolisten tcp \
 		-screen 0 "${TCPCHAT_XVFB_SCREEN:-1024x768x24}" \
 		${TCPCHAT_XVFB_FBDIR:+-fbdir "$TCPCHAT_XVFB_FBDIR"} \
@@ -56,7 +57,12 @@ start_xvfb() {
 
 case "${TCPCHAT_XVFB:-auto}" in
 1 | yes | true) start_xvfb ;;
-auto) [ -n "${DISPLAY:-}" ] || start_xvfb ;;
+auto)
+	if [ -z "${DISPLAY:-}" ]; then
+		say "DISPLAY is empty: the windows open on a private Xvfb, not on a desktop"
+		start_xvfb
+	fi
+	;;
 0 | no | false) ;;
 *)
 	say "TCPCHAT_XVFB must be auto, 1 or 0, not '$TCPCHAT_XVFB'"
