@@ -93,6 +93,7 @@ class ComposeProject:
         self, name: str, files: Sequence[str], image: str, host: str, screens: Path
     ) -> None:
         self.name = name
+        self.host = host  # this test's loopback address; the port is 9000
         self.files = list(files)
         self.screens = screens
         self.env = {

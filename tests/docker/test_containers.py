@@ -114,8 +114,8 @@ def test_server_and_client_windows_in_two_containers_exchange_messages(
     headless_stack: ComposeProject,
     start_process: Callable[..., ChatProcess],
     raw_peer: Callable[..., RawPeer],
-    address: tuple[str, int],
     artifacts_dir: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`docker compose up` (headless variant): the server window and a client window,
     each in its container on its own Xvfb, chat with each other and with a raw
@@ -130,7 +130,7 @@ def test_server_and_client_windows_in_two_containers_exchange_messages(
     server_display = server.wait_for_error(r"started Xvfb on display (:\d+)").group(1)
     client_display = client.wait_for_error(r"started Xvfb on display (:\d+)").group(1)
     assert server_display != client_display
-    server.wait_for_output(rf"\* listening on {re.escape(address[0])}:{address[1]}")
+    server.wait_for_output(rf"\* listening on {re.escape(stack.host)}:9000")
     client.wait_for_output(r"\* welcome, you are ")
     health = docker("inspect", "--format", "{{.State.Health.Status}}", stack.container("server"))
     assert health.stdout.strip() == "healthy"
@@ -165,8 +165,13 @@ def test_server_and_client_windows_in_two_containers_exchange_messages(
         shot = stack.screen(service).crop(x, y, width, height)
         assert shot.colours() > 16, f"the {service} window looks blank"
         (artifacts_dir / f"{service}-window.png").write_bytes(shot.png())
-    for name, process in (("server", server), ("client", client)):
-        (artifacts_dir / f"{name}-container.log").write_text(process.stdout, encoding="utf-8")
+    # The containers' logs, kept and shown in the test run's output, so a CI
+    # log shows the messages crossing from one container's window to another's.
+    with capsys.disabled():
+        print()
+        for name, process in (("server", server), ("client", client)):
+            (artifacts_dir / f"{name}-container.log").write_text(process.stdout, encoding="utf-8")
+            print(f"--- {name} window container: docker logs ---\n{process.stdout}")
 
 
 def test_stop_is_instant_and_down_leaves_no_container(
