@@ -46,7 +46,7 @@ import select
 import selectors
 import socket
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 from tcpchat import events, protocol
 from tcpchat.errors import ChatError, describe, format_address
@@ -60,23 +60,32 @@ THREAD_STACK_BYTES = 256 * 1024
 """Stack for each connection thread: enough for this code, small for thousands."""
 
 SHUTDOWN_NOTICE = protocol.format_notice("server shutting down")
+_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)  # not on Windows
 
 
 class _Connection:
     """One client's socket, threads and position in the shared log."""
 
-    def __init__(self, sock: socket.socket, peer: str, lock: threading.Lock, cursor: int) -> None:
+    __slots__ = (
+        *("sock", "peer", "cursor", "private", "leftover", "closing", "final", "abort"),
+        *("bell", "peer_closed", "reader", "writer"),
+    )
+
+    def __init__(self, sock: socket.socket, peer: str, cursor: int) -> None:
         self.sock = sock
         self.peer = peer
-        self.cursor = cursor
-        self.private: list[tuple[int, bytes]] = []
+        self.cursor = cursor  # index of the next log entry to send
+        self.private: list[tuple[int, bytes]] = []  # (log index it goes before, line)
+        self.leftover = b""  # taken from the log but not yet sent
         self.closing = False
-        self.final = b""  # what is left to send once closing
+        self.final: list[bytes] = []  # what is left to send once closing
         self.abort = False  # closing without flushing (dropped, reset)
-        self.wakeup = threading.Condition(lock)
+        self.bell = threading.Lock()
+        """Held while the writer may sleep on it; released ("rung") to wake it."""
+        self.bell.acquire()
         self.peer_closed = threading.Event()
-        self.reader = threading.Thread()
-        self.writer = threading.Thread()
+        self.reader: threading.Thread
+        self.writer: threading.Thread
 
 
 class ChatServer:
@@ -116,8 +125,15 @@ class ChatServer:
         self._room = ChatRoom(operator_nick=operator_nick)
         self._connections: set[_Connection] = set()  # in the room, cursor tracked
         self._alive: set[_Connection] = set()  # threads not yet finished
-        self._waiting: set[_Connection] = set()  # writers asleep
-        self._log: list[bytes] = []
+        self._idle: set[_Connection] = set()  # caught up, writer asleep: fan-out serves them
+        self._to_ring: list[_Connection] = []  # writers' bells to ring once the lock is free
+        self._fanout_thread = threading.Thread()
+        self._fanout_bell = threading.Lock()
+        self._fanout_bell.acquire()
+        self._fanout_asleep = False
+        self._fanout_due = False  # idle connections have new output
+        self._batch: list[bytes] = []  # broadcast lines not yet in the log
+        self._log: list[bytes] = []  # each entry: one or more encoded lines
         self._log_offsets: list[int] = []  # byte offset where each entry starts
         self._log_base = 0  # absolute index of self._log[0]
         self._log_end = 0  # absolute byte offset of the end of the log
@@ -166,24 +182,26 @@ class ChatServer:
         self._started = True
         self._wake_accept = socket.socketpair()
         self._event_thread = _start_thread(self._dispatch_events, "tcpchat-events")
+        self._fanout_thread = _start_thread(self._fanout_loop, "tcpchat-fanout")
         self._accept_thread = _start_thread(self._accept_loop, "tcpchat-accept")
         self._emit(events.Listening(*self.address))
 
     def say(self, text: str) -> None:
         """Chat as the operator (``Server: TEXT`` to everyone)."""
-        with self._lock:
+        with self._changing():
             if not self._stopping:
                 self._apply(self._room.operator_says(text))
 
     def stop(self) -> None:
         """Send the shutdown notice, close every connection, join every thread."""
-        with self._lock:
+        with self._changing():
             if self._stopping or not self._started:
                 return
             self._stopping = True
             self._apply([Broadcast(SHUTDOWN_NOTICE)])
             for connection in list(self._connections):
                 self._close(connection)
+            self._fanout_due = True  # to see that it is time to stop
         assert self._wake_accept is not None
         assert self._listener is not None
         self._wake_accept[1].send(b"x")
@@ -191,6 +209,7 @@ class ChatServer:
         self._listener.close()
         for sock in self._wake_accept:
             sock.close()
+        self._fanout_thread.join()
         for connection in list(self._alive):
             connection.writer.join(self.linger_seconds)
             _shutdown(connection.sock, socket.SHUT_RDWR)
@@ -232,22 +251,20 @@ class ChatServer:
 
     def _admit(self, sock: socket.socket, peer: str) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self._lock:
+        with self._changing():
             if self._stopping or len(self._room) >= self.max_clients:
                 why = "server shutting down" if self._stopping else "server full"
                 self._refuse(sock, f"error: {why} ({self.max_clients} clients); try again later")
                 self._emit(events.Notice(f"refused {peer}: {why}"))
                 return
-            connection = _Connection(sock, peer, self._lock, self._log_base + len(self._log))
+            connection = _Connection(sock, peer, self._log_base + len(self._log))
             self._connections.add(connection)
             self._alive.add(connection)
             self._apply(self._room.connect(connection))
             connection.writer = _start_thread(
-                lambda: self._write_loop(connection), f"tcpchat-writer {peer}"
+                self._write_loop, f"tcpchat-writer {peer}", connection
             )
-            connection.reader = _start_thread(
-                lambda: self._read_loop(connection), f"tcpchat-reader {peer}"
-            )
+            connection.reader = _start_thread(self._read_loop, f"tcpchat-reader {peer}", connection)
 
     def _refuse(self, sock: socket.socket, notice: str) -> None:
         try:
@@ -271,12 +288,13 @@ class ChatServer:
                 if connection.closing:
                     continue  # lingering close: drain and ignore
                 frames = buffer.feed(data)
-                with self._lock:
-                    self._handle_frames(connection, frames)
+                if frames:
+                    with self._changing():
+                        self._handle_frames(connection, frames)
         except OSError as exc:
             reason = describe(exc)
         connection.peer_closed.set()
-        with self._lock:
+        with self._changing():
             self._close(connection, reason, abort=reason != "connection closed")
         connection.writer.join()
         connection.sock.close()
@@ -299,27 +317,76 @@ class ChatServer:
 
     # -- writing -----------------------------------------------------------
 
+    def _fanout_loop(self) -> None:
+        """Send new output to the idle connections, without blocking on any of them.
+
+        One thread does what would otherwise wake every writer thread: for
+        each connection that is caught up, take what it is behind and send it
+        with a non-blocking send.  What does not fit (a slow reader) is handed
+        to that connection's writer, which may block on it.
+        """
+        while True:
+            with self._lock:
+                claimed = self._claim_idle()
+                if not claimed:
+                    if self._stopping:
+                        return
+                    self._fanout_asleep = True
+            if not claimed:
+                self._fanout_bell.acquire()
+                continue
+            results = [(c, *_send_some(c.sock, data)) for c, data in claimed]
+            claimed = []
+            with self._changing():
+                for connection, leftover, error in results:
+                    self._release(connection, leftover, error)
+
+    def _claim_idle(self) -> list[tuple[_Connection, bytes]]:
+        """Take the output of every idle connection that has some (under the lock).
+
+        Connections at the same cursor share one joined copy of the log.
+        """
+        self._fanout_due = False
+        end = self._log_base + len(self._log)
+        shared: dict[int, bytes] = {}
+        claimed: list[tuple[_Connection, bytes]] = []
+        for connection in self._idle:
+            if connection.private:
+                claimed.append((connection, b"".join(self._take_output(connection))))
+            elif connection.cursor < end:
+                cursor = connection.cursor
+                if cursor not in shared:
+                    shared[cursor] = b"".join(self._log[cursor - self._log_base :])
+                connection.cursor = end
+                claimed.append((connection, shared[cursor]))
+        for connection, _ in claimed:
+            self._idle.discard(connection)
+        return claimed
+
+    def _release(self, connection: _Connection, leftover: bytes, error: OSError | None) -> None:
+        """After the fan-out: idle again, or over to its writer (a backlog, or closing)."""
+        if error is not None:
+            self._close(connection, describe(error), abort=True)
+        connection.leftover = leftover
+        if leftover or connection.closing:
+            self._to_ring.append(connection)
+        else:
+            self._idle.add(connection)  # the fan-out loop looks again at once
+
     def _write_loop(self, connection: _Connection) -> None:
         graceful = True
         try:
             while True:
-                with self._lock:
-                    while not connection.closing and not self._has_output(connection):
-                        self._waiting.add(connection)
-                        connection.wakeup.wait()
-                    finished = connection.closing
-                    if finished:
-                        graceful = not connection.abort
-                        data = connection.final
-                    else:
-                        data = self._take_output(connection)
-                if data:
-                    connection.sock.sendall(data)
+                chunks, finished = self._next_output(connection)
+                if chunks:
+                    connection.sock.sendall(b"".join(chunks))
+                    chunks = []  # do not hold on to it while asleep
                 if finished:
+                    graceful = not connection.abort
                     return
         except OSError as exc:
             graceful = False
-            with self._lock:
+            with self._changing():
                 self._close(connection, describe(exc), abort=True)
         finally:
             if graceful:
@@ -329,60 +396,105 @@ class ChatServer:
                 connection.peer_closed.wait(self.linger_seconds)
             _shutdown(connection.sock, socket.SHUT_RDWR)
 
-    def _has_output(self, connection: _Connection) -> bool:
-        return bool(connection.private) or connection.cursor < self._log_base + len(self._log)
+    def _next_output(self, connection: _Connection) -> tuple[list[bytes], bool]:
+        """Sleep until *connection* has a backlog or is closing; take the output.
 
-    def _take_output(self, connection: _Connection) -> bytes:
+        Returns what to send and whether the connection is finished.  A writer
+        with nothing to send makes its connection idle (the fan-out thread
+        serves it from then on) and sleeps on its bell, outside the lock.
+        """
+        while True:
+            with self._lock:
+                if connection.closing:
+                    return [connection.leftover, *connection.final], True
+                chunks = self._take_output(connection)
+                if chunks:
+                    return chunks, False
+                self._idle.add(connection)
+            connection.bell.acquire()
+
+    def _take_output(self, connection: _Connection) -> list[bytes]:
         """Everything *connection* is behind, private replies in their place."""
-        chunks: list[bytes] = []
+        chunks = [connection.leftover] if connection.leftover else []
+        connection.leftover = b""
         cursor = connection.cursor
+        base = self._log_base
         for position, line in connection.private:
-            chunks.extend(self._log[cursor - self._log_base : position - self._log_base])
+            chunks.extend(self._log[cursor - base : position - base])
             chunks.append(line)
             cursor = position
         connection.private.clear()
-        end = self._log_base + len(self._log)
-        chunks.extend(self._log[cursor - self._log_base :])
-        connection.cursor = end
-        return b"".join(chunks)
+        chunks.extend(self._log[cursor - base :])
+        connection.cursor = base + len(self._log)
+        return chunks
 
     # -- state changes (all under self._lock) ------------------------------
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the lock for a change of state, then wake the writers it concerns.
+
+        The broadcasts made inside go into the log as one entry, and the bells
+        are rung only after the lock is released: a writer woken while the
+        lock is still held would at once have to wait for it (a lock convoy).
+        """
+        with self._lock:
+            try:
+                yield
+            finally:
+                self._publish()
+                to_ring, self._to_ring = self._to_ring, []
+                ring_fanout = self._fanout_due and self._fanout_asleep
+                if ring_fanout:
+                    self._fanout_asleep = False
+        for connection in to_ring:
+            connection.bell.release()
+        if ring_fanout:
+            self._fanout_bell.release()
+
     def _apply(self, actions: list[Action]) -> None:
-        woken: set[_Connection] = set()
-        broadcast = False
         for action in actions:
             if isinstance(action, Broadcast):
-                self._append(protocol.encode_line(action.line))
-                broadcast = True
+                self._batch.append(protocol.encode_line(action.line))
             elif isinstance(action, Reply):
                 target = action.connection
                 assert isinstance(target, _Connection)
-                target.private.append(
-                    (self._log_base + len(self._log), protocol.encode_line(action.line))
-                )
-                woken.add(target)
+                self._flush_batch()  # the reply goes after the broadcasts before it
+                line = protocol.encode_line(action.line)
+                target.private.append((self._log_base + len(self._log), line))
+                self._wake(target)
             elif isinstance(action, Close):
                 assert isinstance(action.connection, _Connection)
                 self._close(action.connection)
+            elif not self._observers:
+                continue  # the rest only tells observers
             elif isinstance(action, Joined):
                 assert isinstance(action.connection, _Connection)
                 self._emit(events.Joined(action.nick, action.connection.peer))
             else:
                 self._emit(_to_event(action, self._room))
-        for connection in self._waiting if broadcast else woken & self._waiting:
-            connection.wakeup.notify()
-        if broadcast:
-            self._waiting.clear()
-        else:
-            self._waiting -= woken
+
+    def _wake(self, connection: _Connection) -> None:
+        """*connection* has output: have it served when the lock is released."""
+        if connection in self._idle:
+            self._fanout_due = True
+
+    def _flush_batch(self) -> None:
+        """Append the pending broadcasts to the log as one entry."""
+        if not self._batch:
+            return
+        entry = b"".join(self._batch)
+        self._batch.clear()
+        self._log.append(entry)
+        self._log_offsets.append(self._log_end)
+        self._log_end += len(entry)
+        if self._idle:
+            self._fanout_due = True
+
+    def _publish(self) -> None:
+        self._flush_batch()
         if self._log_bytes() > 2 * self.max_backlog_bytes:
             self._trim()
-
-    def _append(self, line: bytes) -> None:
-        self._log.append(line)
-        self._log_offsets.append(self._log_end)
-        self._log_end += len(line)
 
     def _log_bytes(self) -> int:
         return self._log_end - self._offset_of(self._log_base)
@@ -399,6 +511,7 @@ class ChatServer:
             if behind > self.max_backlog_bytes:
                 self._close(connection, f"too slow: fell {behind} bytes behind", abort=True)
                 _shutdown(connection.sock, socket.SHUT_RDWR)  # unblock its writer
+        self._flush_batch()  # the notices of those drops
         keep_from = min(
             (c.cursor for c in self._connections), default=self._log_base + len(self._log)
         )
@@ -414,13 +527,15 @@ class ChatServer:
         """
         if connection.closing:
             return
+        self._flush_batch()  # so what is left includes every broadcast so far
         connection.closing = True
         connection.abort = abort
         self._connections.discard(connection)
         if not abort:
             connection.final = self._take_output(connection)
-        self._waiting.discard(connection)
-        connection.wakeup.notify()
+        if connection in self._idle:  # its writer sleeps: wake it to hang up
+            self._idle.discard(connection)
+            self._to_ring.append(connection)
         if connection in self._room:
             self._apply(self._room.disconnect(connection, reason))
 
@@ -450,15 +565,28 @@ def _to_event(action: Action, room: ChatRoom) -> events.Event:
     return events.Renamed(action.old, action.new)
 
 
+def _send_some(sock: socket.socket, data: bytes) -> tuple[bytes, OSError | None]:
+    """Send what fits in *sock*'s buffer now; return what is left, and any error."""
+    if not _DONTWAIT:
+        return data, None  # no non-blocking send here: the writer does it all
+    try:
+        sent = sock.send(data, _DONTWAIT)
+    except BlockingIOError:
+        return data, None
+    except OSError as exc:
+        return b"", exc
+    return data[sent:], None
+
+
 def _shutdown(sock: socket.socket, how: int) -> None:
     with contextlib.suppress(OSError):  # already closed or never connected: nothing left to shut
         sock.shutdown(how)
 
 
-def _start_thread(target: Callable[[], None], name: str) -> threading.Thread:
+def _start_thread(target: Callable[..., None], name: str, *args: object) -> threading.Thread:
     previous = threading.stack_size(THREAD_STACK_BYTES)
     try:
-        thread = threading.Thread(target=target, name=name)
+        thread = threading.Thread(target=target, name=name, args=args)
         thread.start()
     finally:
         threading.stack_size(previous)
