@@ -1,0 +1,146 @@
+"""Waiting on sockets with a deadline, and a TLS socket two threads can share.
+
+tcpchat gives each connection a reader thread and a writer thread.  With a
+plain socket that is fine: the kernel lets one thread block in ``recv()``
+while another blocks in ``sendall()``.  With TLS it is not: OpenSSL keeps one
+state per connection that both reading and writing change, and it forbids two
+threads inside it at once (CPython 3.9 to 3.13 does not serialise the calls
+either; doing it anyway corrupts the stream or crashes).  :class:`TLSStream`
+makes it safe the way the OpenSSL developers advise: the socket is made
+non-blocking, every OpenSSL call is made under one lock, and all *waiting*
+for the network happens outside that lock, so a writer stuck on a peer that
+does not read never stops the reader.
+"""
+
+from __future__ import annotations
+
+import math
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import Protocol, Union
+
+
+class _Waitable(Protocol):
+    def fileno(self) -> int: ...
+
+
+def wait_ready(sock: _Waitable, *, write: bool = False, timeout: float | None = None) -> bool:
+    """Wait until *sock* can be read (or written); False if *timeout* seconds passed first.
+
+    A socket that was shut down or reset counts as ready: the next call on it
+    reports what happened.  Uses ``poll()`` where there is one, since
+    ``select()`` cannot watch descriptors above 1023.
+    """
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLOUT if write else select.POLLIN)
+        # Round up: waking a fraction of a millisecond early would only spin.
+        return bool(poller.poll(None if timeout is None else math.ceil(max(0.0, timeout) * 1000)))
+    watched = [sock]  # pragma: no cover (Windows has no poll())
+    ready = (
+        select.select([], watched, [], timeout)
+        if write
+        else select.select(watched, [], [], timeout)
+    )
+    return any(ready)
+
+
+def wait_readable(sock: Stream, timeout: float | None = None) -> bool:
+    """Wait until ``sock.recv()`` will not block; False if *timeout* seconds passed first."""
+    if isinstance(sock, TLSStream):
+        return sock.wait_readable(timeout)
+    return wait_ready(sock, timeout=timeout)
+
+
+class TLSStream:
+    """A TLS connection one thread may read while another writes.
+
+    It offers the few socket methods tcpchat uses (``recv``, ``sendall``,
+    ``shutdown``, ``close``, ``fileno``), so the server and client cores treat
+    it like a plain socket.  Create it after the handshake.
+    """
+
+    recv_bytes = 16384
+    """The most one TLS record holds."""
+
+    def __init__(self, tls: ssl.SSLSocket) -> None:
+        tls.setblocking(False)
+        self._tls = tls
+        self._lock = threading.Lock()  # held only while inside OpenSSL, never while waiting
+        self._unread = b""  # decrypted, not yet returned by recv() (reader thread only)
+        self._offset = 0
+        self._at_end = False
+
+    @property
+    def version(self) -> str:
+        """The protocol and cipher, e.g. ``TLSv1.3 TLS_AES_256_GCM_SHA384``."""
+        cipher = self._tls.cipher()
+        return f"{self._tls.version()} {cipher[0] if cipher else ''}".strip()
+
+    def fileno(self) -> int:
+        return self._tls.fileno()
+
+    def wait_readable(self, timeout: float | None = None) -> bool:
+        """Wait until decrypted data (or the end) is here; False if *timeout* passed first.
+
+        A readable socket is not enough: it may hold half a TLS record, and
+        ``recv()`` would then block for the rest (a slowloris trick).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._offset >= len(self._unread) and not self._at_end:
+            with self._lock:
+                try:
+                    self._unread, self._offset = self._tls.recv(self.recv_bytes), 0
+                    self._at_end = not self._unread
+                    continue
+                except ssl.SSLWantReadError:
+                    write = False
+                except ssl.SSLWantWriteError:  # e.g. answering a TLS 1.3 key update
+                    write = True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            wait_ready(self._tls, write=write, timeout=left)
+        return True
+
+    def recv(self, size: int) -> bytes:
+        """Up to *size* bytes; blocks until there is at least one, or b"" at the end."""
+        self.wait_readable()
+        data = self._unread[self._offset : self._offset + size]
+        self._offset += len(data)
+        return data
+
+    def sendall(self, data: bytes) -> None:
+        """Send all of *data*, blocking (outside the lock) while the peer is not reading."""
+        view = memoryview(data)
+        while view:
+            with self._lock:
+                try:
+                    view = view[self._tls.send(view) :]
+                    continue
+                except ssl.SSLWantWriteError:
+                    write = True
+                except ssl.SSLWantReadError:
+                    write = False
+            # OpenSSL remembers what it already took: retry with the same bytes.
+            wait_ready(self._tls, write=write)
+
+    def shutdown(self, how: int) -> None:
+        """Shut the TCP connection down, waking a thread waiting on it.
+
+        ``SSLSocket.shutdown()`` would also drop the TLS state under the feet
+        of the other thread, so the plain socket's method is called instead.
+        No TLS close_notify is sent: tcpchat messages end with a newline, so a
+        cut-off stream can only lose an unfinished line, which is discarded.
+        """
+        socket.socket.shutdown(self._tls, how)
+
+    def close(self) -> None:
+        self._tls.close()
+
+
+Stream = Union[socket.socket, TLSStream]
+"""What a connection reads and writes: a plain socket or a :class:`TLSStream`."""
