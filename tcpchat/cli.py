@@ -8,14 +8,18 @@ line naming what failed and what to do; they never print a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from tcpchat import __version__, protocol
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError
+from tcpchat.guard import Limits
 from tcpchat.server import DEFAULT_HOST, DEFAULT_PORT, ChatServer
+from tcpchat.tls import client_context, plaintext_warning, server_context
 
 EXIT_OK = 0
 EXIT_UNREACHABLE = 1
@@ -42,6 +46,50 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least 0")
+    return value
+
+
+def _count(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive(text)
+
+
+_LIMIT_FLAGS = (  # flag, tcpchat.guard.Limits field, type, what it limits
+    ("--max-lines-per-second", "lines_per_second", _seconds, "chat lines a second per client"),
+    ("--burst-lines", "burst_lines", _count, "lines a client may send at once (a paste)"),
+    ("--flood-grace", "flood_grace_seconds", _seconds, "seconds of flooding after the warning"),
+    ("--max-per-address", "max_connections_per_address", _count, "connections per address"),
+    ("--handshake-timeout", "handshake_seconds", _seconds, "seconds to do TLS and the password"),
+    ("--line-timeout", "line_seconds", _seconds, "seconds a started line may take to end"),
+    ("--idle-timeout", "idle_seconds", _seconds, "seconds without a line before closing"),
+)
+
+
+def _add_server_security(server: argparse.ArgumentParser) -> None:
+    group = server.add_argument_group(
+        "security and limits", "0 turns a limit off; see docs/security.md"
+    )
+    group.add_argument("--tls-cert", metavar="PATH", help="serve TLS with this PEM certificate")
+    group.add_argument("--tls-key", metavar="PATH", help="the certificate's PEM private key")
+    group.add_argument("--password", help="password clients must send (or TCPCHAT_PASSWORD)")
+    defaults = Limits()
+    for flag, field, kind, what in _LIMIT_FLAGS:
+        default = f"{getattr(defaults, field):g}"
+        group.add_argument(flag, dest=field, type=kind, metavar="N", help=f"{what} ({default})")
+
+
+def _add_client_security(client: argparse.ArgumentParser) -> None:
+    client.add_argument("--tls", action="store_true", help="connect with TLS")
+    client.add_argument("--cafile", metavar="PATH", help="trust this certificate (implies --tls)")
+    client.add_argument("--password", help="the server's password (or TCPCHAT_PASSWORD)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tcpchat",
@@ -61,10 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--nick", help=f"operator's nickname (default {protocol.OPERATOR_NICK})")
     server.add_argument("--max-clients", type=_positive, help="most clients at once")
     server.add_argument("--max-line-bytes", type=_positive, help="longest line accepted")
+    _add_server_security(server)
 
     client = commands.add_parser("client", parents=[common], help="connect to a chat server")
     client.add_argument("--nick", help="nickname to ask for on arrival")
     client.add_argument("--reconnect", action="store_true", help="retry with backoff when lost")
+    _add_client_security(client)
 
     commands.add_parser("demo", parents=[common], help="a server window and a client window")
     return parser
@@ -82,6 +132,12 @@ def _apply_environment(parser: argparse.ArgumentParser, args: argparse.Namespace
             parser.error(f"TCPCHAT_PORT: {exc}")
     if getattr(args, "nick", None) is None and args.command != "server":
         args.nick = os.environ.get("TCPCHAT_NICK") or None
+    if args.command in ("server", "client") and args.password is None:
+        args.password = os.environ.get("TCPCHAT_PASSWORD") or None
+    password = getattr(args, "password", None)
+    problem = password is not None and protocol.validate_password(password)
+    if problem:  # the password itself is never echoed
+        parser.error(f"--password / TCPCHAT_PASSWORD: {problem}")
     if args.command == "server" and args.nick is not None:
         problem = protocol.validate_nick(args.nick)
         if problem:
@@ -112,7 +168,49 @@ def make_server(args: argparse.Namespace) -> ChatServer:
         operator_nick=args.nick or protocol.OPERATOR_NICK,
         max_clients=args.max_clients,
         max_line_bytes=args.max_line_bytes,
+        **server_security(args),
     )
+
+
+def server_security(args: argparse.Namespace) -> dict[str, Any]:
+    """TLS, password and limit flags as ChatServer arguments (only those given).
+
+    Also warns, on standard error, about listening beyond this machine without TLS.
+    """
+    options: dict[str, Any] = {}
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ChatError("--tls-cert and --tls-key go together: give both")
+    if args.tls_cert:
+        options["tls"] = server_context(args.tls_cert, args.tls_key)
+    if args.password:
+        options["password"] = args.password
+    given = {field: getattr(args, field) for _, field, _, _ in _LIMIT_FLAGS}
+    given = {field: value for field, value in given.items() if value is not None}
+    if given:
+        options["limits"] = dataclasses.replace(Limits(), **given)
+    warning = plaintext_warning(args.host, tls="tls" in options, password="password" in options)
+    if warning:
+        print(f"tcpchat: {warning}", file=sys.stderr, flush=True)
+    # Until the server wiring lands (docs/hardening-wiring.md), refuse rather than
+    # silently serve without the TLS or password that was asked for.
+    accepted = inspect.signature(ChatServer).parameters
+    missing = [name for name in options if name not in accepted]
+    if missing:
+        flags = {"tls": "--tls-cert", "password": "--password", "limits": "the limit flags"}
+        raise ChatError(
+            f"this build's server cannot use {', '.join(flags[n] for n in missing)} yet "
+            "(see docs/hardening-wiring.md)"
+        )
+    return options
+
+
+def client_security(args: argparse.Namespace) -> dict[str, Any]:
+    """``--tls``, ``--cafile`` and ``--password`` as ChatClient arguments."""
+    tls = getattr(args, "tls", False) or getattr(args, "cafile", None)
+    return {
+        "tls": client_context(args.cafile) if tls else None,
+        "password": getattr(args, "password", None),
+    }
 
 
 def _run_headless(args: argparse.Namespace) -> int:
@@ -122,16 +220,28 @@ def _run_headless(args: argparse.Namespace) -> int:
     if args.command == "demo":
         print("tcpchat: demo opens windows; it has no --headless mode", file=stderr)
         return EXIT_USAGE
-    transcript = console.TranscriptFile(args.log_file) if args.log_file else None
+    transcript = console.TranscriptFile(args.log_file, errors=stderr) if args.log_file else None
     if args.command == "server":
         server = make_server(args)
         if transcript:
             server.add_observer(transcript)
         return console.run_server(server, stdin=stdin, stdout=stdout)
-    client = ChatClient(args.host, args.port, nick=args.nick)
-    if transcript:
-        client.add_observer(transcript)
-    return console.run_client(client, stdin=stdin, stdout=stdout, stderr=stderr)
+    security = client_security(args)
+
+    def new_client(nick: str | None) -> ChatClient:
+        client = ChatClient(args.host, args.port, nick=nick, **security)
+        if transcript:
+            client.add_observer(transcript)  # first, so the file has a line before the screen
+        return client
+
+    return console.run_client(
+        new_client,
+        nick=args.nick,
+        reconnect=args.reconnect,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+    )
 
 
 def main_server(argv: Sequence[str] | None = None) -> int:

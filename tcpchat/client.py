@@ -9,6 +9,10 @@ error the caller can show.  Losing the server is a
 :class:`~tcpchat.events.Disconnected` event, never an exception escaping a
 thread.  :meth:`ChatClient.close` says ``/quit``, waits briefly for the server
 to hang up, and joins both threads.
+
+With a :class:`ssl.SSLContext` the connection is TLS (see :mod:`tcpchat.tls`),
+read and written through a :class:`~tcpchat.streams.TLSStream` because two
+threads share it.  With a password, ``/pass PASSWORD`` is the first line sent.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import socket
+import ssl
 import threading
 
 from tcpchat import events, protocol
 from tcpchat.errors import ChatError, describe, format_address
+from tcpchat.streams import Stream, TLSStream
+from tcpchat.tls import describe_tls_error
 
 _WELCOME = "welcome, you are "
 _RENAMED = " is now "
@@ -36,13 +43,25 @@ class ChatClient:
     max_line_bytes = protocol.MAX_LINE_BYTES
     recv_bytes = 65536
 
-    def __init__(self, host: str, port: int, *, nick: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        nick: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        password: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.requested_nick = nick
+        self.tls = tls
+        self.password = password
         self.nick = ""
         """This end's nickname, as the server last confirmed it."""
-        self._sock: socket.socket | None = None
+        self.refusal = ""
+        """The server's final refusal (wrong password, TLS only), if it sent one."""
+        self._sock: Stream | None = None
         self._observers: list[events.Observer] = []
         self._lock = threading.Lock()
         self._has_output = threading.Condition(self._lock)
@@ -75,17 +94,34 @@ class ChatClient:
             sock = socket.create_connection((self.host, self.port), self.connect_timeout)
         except OSError as exc:
             raise ChatError(f"cannot connect to {self.address}: {describe(exc)}") from exc
-        sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock = sock
+        if self.tls is None:
+            sock.settimeout(None)
+            self._sock = sock
+        else:
+            self._sock = self._handshake(sock, self.tls)
         self._connected = True
         self._emit(events.Connected(self.host, self.port))
+        if self.password is not None:
+            self.send(f"/pass {self.password}")  # first: the server asks before anything else
         if self.requested_nick:
             self.send(f"/nick {self.requested_nick}")
         self._writer = threading.Thread(target=self._write_loop, name="tcpchat-client-writer")
         self._reader = threading.Thread(target=self._read_loop, name="tcpchat-client-reader")
         self._writer.start()
         self._reader.start()
+
+    def _handshake(self, sock: socket.socket, tls: ssl.SSLContext) -> TLSStream:
+        """The TLS handshake, within the connect timeout; :class:`ChatError` if it fails."""
+        try:
+            tls_sock = tls.wrap_socket(sock, server_hostname=self.host)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise ChatError(
+                f"cannot connect to {self.address}: {describe_tls_error(exc)}"
+            ) from None
+        tls_sock.settimeout(None)
+        return TLSStream(tls_sock)
 
     def send(self, text: str) -> None:
         """Queue *text* (one line per line of it) for the server; never blocks.
@@ -164,7 +200,7 @@ class ChatClient:
                     else:
                         self._emit(events.Error(f"discarded a {frame.size}-byte line from server"))
         except OSError as exc:
-            reason = describe(exc)
+            reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else describe(exc)
         with self._lock:
             self._connected = False
             expected = self._closed or self._quit_sent
@@ -172,13 +208,17 @@ class ChatClient:
             self._has_output.notify()
         if expected:
             reason = "closed"
+        elif self.refusal:  # "wrong password" says more than "closed the connection"
+            reason = "refused: " + self.refusal.split(": ", 1)[-1].rsplit(";", 1)[0]
         self._emit(events.Disconnected(f"{reason} ({self.address})", expected=expected))
 
     def _to_event(self, text: str) -> events.Event:
         line = protocol.parse_server_line(text)
         if line.kind is protocol.Kind.CHAT:
             return events.Message(line.nick, line.text, own=line.nick == self.nick)
-        if line.text.startswith(_WELCOME):
+        if line.text in protocol.FINAL_REFUSALS:
+            self.refusal = line.text
+        elif line.text.startswith(_WELCOME):
             self.nick = line.text[len(_WELCOME) :].split(";", 1)[0]
         elif self.nick and line.text.startswith(self.nick + _RENAMED):
             self.nick = line.text[len(self.nick + _RENAMED) :]
@@ -193,7 +233,7 @@ def _is_quit(line: bytes) -> bool:
     return isinstance(protocol.parse_command(protocol.decode_line(line[:-1])), protocol.Quit)
 
 
-def _shutdown(sock: socket.socket, how: int) -> None:
+def _shutdown(sock: Stream, how: int) -> None:
     with contextlib.suppress(OSError):  # already closed: nothing left to shut
         sock.shutdown(how)
 

@@ -75,8 +75,8 @@ def describe_tls_error(exc: BaseException) -> str:
         if "mismatch" in why:
             return f"TLS: the server's certificate is for another name ({why})"
         return (
-            f"TLS: the server's certificate is not trusted ({why}); "
-            "if it is self-signed, pass it with --cafile"
+            f"TLS: the server's certificate is not trusted ({why}): "
+            "if you trust it, pass it with --cafile"
         )
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or ""
