@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import IO, Iterator
 
+from xvfb import start_xvfb
+
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 15.0
 GAP = 16  # pixels between the two windows on the virtual screen
@@ -61,22 +63,6 @@ class Window:
     def stop(self) -> None:
         self.process.terminate()  # the window closes itself cleanly on SIGTERM
         self.process.wait(TIMEOUT)
-
-
-def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    """A private Xvfb; it reports the display number it chose on a pipe."""
-    read_end, write_end = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1600x900x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        raise SystemExit("Xvfb did not start")
-    return xvfb, f":{number}"
 
 
 def xdotool(display: str, *args: str) -> str:

@@ -61,68 +61,77 @@ class ChatWindow:
     """How often the Tk thread looks at the inbox when it was empty."""
     busy_poll_ms = 5
     """How soon it looks again after a full batch (more is waiting)."""
-    batch_limit = 400
-    """Most events rendered per tick: bounds the time a tick can take."""
+    batch_limit = 1000
+    """Most events rendered per tick: bounds the time a tick can take (see docs/gui.md)."""
 
     def __init__(
         self,
         root: tk.Tk,
         *,
         max_lines: int = 2000,
-        console: IO[str] | None = sys.stdout,
+        console: IO[str] | None = None,
     ) -> None:
         self.root = root
         self.closed = False
         self._inbox: queue.SimpleQueue[events.Event] = queue.SimpleQueue()
         self._close_requested = False
         self._poll_job: str | None = None
-        self._console = ConsolePrinter(console) if console is not None else None
+        self._console = ConsolePrinter(console or sys.stdout)  # default: stdout at the time
         self._fonts = _configure_root(root)
 
         frame = ttk.Frame(root, padding=(10, 10, 10, 6))
         frame.grid(row=0, column=0, sticky="nsew")
-        root.rowconfigure(0, weight=1)
-        root.columnconfigure(0, weight=1)
         frame.rowconfigure(0, weight=1)
         frame.columnconfigure(0, weight=1)
-
-        self.body = ttk.Frame(frame)
+        root.rowconfigure(0, weight=1)  # the transcript takes whatever room there is
+        root.columnconfigure(0, weight=1)
+        self.body = self._build_body(frame, max_lines)
         """The transcript in column 0; subclasses may add panes in column 1."""
-        self.body.grid(row=0, column=0, sticky="nsew")
-        self.body.rowconfigure(0, weight=1)
-        self.body.columnconfigure(0, weight=1)
-        border = ttk.Frame(self.body, style="Pane.TFrame", padding=1)
-        border.grid(row=0, column=0, sticky="nsew")
-        border.rowconfigure(0, weight=1)
-        border.columnconfigure(0, weight=1)
-        self.transcript = Transcript(border, max_lines=max_lines)
-        self.transcript.grid(row=0, column=0, sticky="nsew")
-
-        compose = ttk.Frame(frame, padding=(0, 8, 0, 0))
-        compose.grid(row=1, column=0, sticky="ew")
-        compose.columnconfigure(0, weight=1)
-        self.entry = ttk.Entry(compose, font="TkTextFont")
-        self.entry.grid(row=0, column=0, sticky="ew", ipady=3)
-        self.send_button = ttk.Button(compose, text=_("Send"), command=self._send_typed)
-        self.send_button.grid(row=0, column=1, padx=(8, 0))
-        self.entry.bind("<Return>", self._send_typed)
-        self.entry.bind("<KP_Enter>", self._send_typed)
-
+        self.entry, self.send_button = self._build_compose_row(frame)
         ttk.Separator(root).grid(row=1, column=0, sticky="ew")
-        self.status_bar = ttk.Frame(root, style="Status.TFrame", padding=(10, 3))
-        """Status dot and text on the left; subclasses may add buttons after column 1."""
-        self.status_bar.grid(row=2, column=0, sticky="ew")
-        self.status_bar.columnconfigure(1, weight=1)
-        self._status_dot = ttk.Label(self.status_bar, text="●", style="Status.TLabel")
-        self._status_dot.grid(row=0, column=0, padx=(0, 6))
-        # width=1: a long reason must not widen the window (the transcript has it in full)
-        self._status_text = ttk.Label(self.status_bar, style="Status.TLabel", width=1)
-        self._status_text.grid(row=0, column=1, sticky="ew")
+        self.status_bar = self._build_status_bar(root)
+        """Status dot and text on the left; subclasses may add buttons in column 2."""
         self.status = Status.STARTING
 
         root.minsize(460, 300)
         root.protocol("WM_DELETE_WINDOW", self.close)
         self.entry.focus_set()
+
+    def _build_body(self, parent: ttk.Frame, max_lines: int) -> ttk.Frame:
+        body = ttk.Frame(parent)
+        body.grid(row=0, column=0, sticky="nsew")
+        body.rowconfigure(0, weight=1)
+        body.columnconfigure(0, weight=1)
+        border = ttk.Frame(body, style="Pane.TFrame", padding=1)
+        border.grid(row=0, column=0, sticky="nsew")
+        border.rowconfigure(0, weight=1)
+        border.columnconfigure(0, weight=1)
+        self.transcript = Transcript(border, max_lines=max_lines)
+        self.transcript.grid(row=0, column=0, sticky="nsew")
+        return body
+
+    def _build_compose_row(self, parent: ttk.Frame) -> tuple[ttk.Entry, ttk.Button]:
+        compose = ttk.Frame(parent, padding=(0, 8, 0, 0))
+        compose.grid(row=1, column=0, sticky="ew")
+        compose.columnconfigure(0, weight=1)
+        entry = ttk.Entry(compose, font="TkTextFont")
+        entry.grid(row=0, column=0, sticky="ew", ipady=3)
+        button = ttk.Button(compose, text=_("Send"), command=self._send_typed)
+        button.grid(row=0, column=1, padx=(8, 0))
+        entry.bind("<Return>", self._send_typed)
+        entry.bind("<KP_Enter>", self._send_typed)
+        return entry, button
+
+    def _build_status_bar(self, root: tk.Tk) -> ttk.Frame:
+        bar = ttk.Frame(root, style="Status.TFrame", padding=(10, 3))
+        bar.grid(row=2, column=0, sticky="ew")
+        bar.columnconfigure(1, weight=1)
+        self._status_dot = ttk.Label(bar, text="●", style="Status.TLabel")
+        self._status_dot.grid(row=0, column=0, padx=(0, 6))
+        # width=1: a long reason must not widen the window (the transcript has it in full)
+        self._status_text = ttk.Label(bar, style="Status.TLabel", width=1)
+        self._status_text.grid(row=0, column=1, sticky="ew")
+        return bar
 
     # -- any thread ------------------------------------------------------------
 
@@ -237,7 +246,7 @@ class ChatWindow:
 
     def _log(self, lines: Sequence[Line]) -> None:
         """Write *lines* to the console in one write, as the headless server does."""
-        if self._console is None or not lines:
+        if not lines:
             return
         self._console.write(
             "\n".join(

@@ -57,6 +57,7 @@ def test_client_window_typed_text_reaches_a_raw_peer(
     peer.expect_line(r"^\* welcome")
     client = start_process(window_args("client", address, "--nick", "gui"), name="client")
     peer.expect_line(r" is now gui$")
+    client.wait_for_output(r"\* \w+ is now gui$")  # the window is connected: Send is enabled
 
     type_into(find_window(title("client", address)), "Halo server!")
 
@@ -138,6 +139,7 @@ def test_demo_opens_both_windows_and_closing_one_ends_both(
 ) -> None:
     demo = start_process(window_args("demo", address), name="demo")
     demo.wait_for_output(r"\* Client joined from ")
+    demo.out.wait_for(r"\* welcome, you are Client;", 15)  # the client window is connected
     find_window(title("server", address))
     client_window = find_window(title("client", address))
     type_into(client_window, "Halo server!")

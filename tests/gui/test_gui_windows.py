@@ -123,6 +123,7 @@ def test_send_button_sends_and_blank_lines_are_not_sent(
 ) -> None:
     window = make_server_window()
     peer = raw_peer()
+    peer.expect_line(r"^\* Client joined$")  # in the room: it will hear what is said
     window.entry.insert("end", "   ")
     window.send_button.invoke()
     window.entry.delete(0, "end")
