@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.loadgen import LoadGenerator, Result, Scenario
-from benchmarks.servers import TCPCHAT, TWISTED, ServerKind, ServerProcess
+from benchmarks.servers import TCPCHAT, TWISTED, ServerKind, ServerProcess, tcpchat_from
 
 SCENARIOS = {
     "a": Scenario("a", 2, 1, 10_000, 1, "2 clients, 1 sender x 10,000, one in flight"),
@@ -71,17 +71,17 @@ def run_once(
         os.sched_setaffinity(0, {loadgen_cpu})
     server = ServerProcess(kind, *_free_address(), cpu=server_cpu)
     generator = LoadGenerator(server.address, scenario, timeout)
-    marks: dict[str, float] = {}
+    marks: dict[str, dict[str, float]] = {}
     threads: list[int] = []
 
     def on_start() -> None:
         if profile is not None:
             server.start_profile(profile)
         threads.append(server.status()["Threads"])
-        marks["cpu"] = server.cpu_seconds()
+        marks["start"] = server.usage()
 
     def on_stop() -> None:
-        marks["cpu"] = server.cpu_seconds() - marks["cpu"]
+        marks["stop"] = server.usage()
         threads.append(server.status()["Threads"])
         server.stop_profile()
 
@@ -92,7 +92,11 @@ def run_once(
         generator.close()
         server.stop()
     row = asdict(result)
-    row["server_cpu"] = marks.get("cpu", 0.0) / result.elapsed if result.elapsed else 0.0
+    used = {k: marks["stop"][k] - marks["start"][k] for k in marks.get("stop", {})}
+    cpu = used.get("user", 0.0) + used.get("system", 0.0)
+    row["server_cpu"] = cpu / result.elapsed if result.elapsed else 0.0
+    row["server_system_share"] = used.get("system", 0.0) / cpu if cpu else 0.0
+    row["switches_per_1k"] = used.get("switches", 0) * 1000 / max(result.deliveries, 1)
     row["peak_rss_mib"] = status["VmHWM"] / 1024
     row["threads"] = max(threads, default=status["Threads"])
     return row
@@ -142,10 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run, at most")
     parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
     parser.add_argument("--profile", metavar="DIR", help="py-spy each server into DIR")
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also run tcpchat from DIR (e.g. a git worktree of an older commit) as 'before'",
+    )
     args = parser.parse_args(argv)
     names = args.scenarios.split(",") if args.scenarios else QUICK if args.quick else FULL
     repeats = args.repeats or (3 if args.quick else 5)
     kinds = [{"tcpchat": TCPCHAT, "twisted": TWISTED}[name] for name in args.servers.split(",")]
+    if args.before:
+        kinds.append(tcpchat_from(Path(args.before), "before"))
     started = time.monotonic()
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for repeat in range(repeats):

@@ -8,8 +8,9 @@ from typing import Any
 
 BASELINE = "twisted"
 COLUMNS = (
-    ("deliv/s", 9), ("msgs/s", 8), ("p50 us", 7), ("p99 us", 8), ("RSS MiB", 7),
-    ("threads", 7), ("srv CPU", 7), ("gen CPU", 7), ("check", 5), ("x Twisted", 9),
+    ("deliv/s", 8), ("msgs/s", 7), ("p50 us", 7), ("p99 us", 8), ("RSS MiB", 7),
+    ("threads", 7), ("srv CPU", 7), ("sys", 4), ("ctx/1k", 6), ("gen CPU", 7),
+    ("check", 5), ("x Twisted", 9),
 )  # fmt: skip
 
 
@@ -58,7 +59,8 @@ def table(summary: dict[str, Any]) -> str:
             cells = (
                 _si(m["deliveries_per_s"]), _si(m["messages_per_s"]), f"{m['p50_us']:.0f}",
                 f"{m['p99_us']:.0f}", f"{m['peak_rss_mib']:.1f}", f"{m['threads']:.0f}",
-                f"{m['server_cpu']:.0%}", f"{m['loadgen_cpu']:.0%}",
+                f"{m['server_cpu']:.0%}", f"{m['server_system_share']:.0%}",
+                f"{m['switches_per_1k']:.1f}", f"{m['loadgen_cpu']:.0%}",
                 "ok" if m["ok"] else "FAIL", "" if ratio is None else f"{ratio:.2f}x",
             )  # fmt: skip
             lines.append(
@@ -68,8 +70,9 @@ def table(summary: dict[str, Any]) -> str:
     lines.append(
         "deliv/s: lines received by all clients per second; msgs/s: lines sent per second "
         "(round trips in a);\np50/p99: send to own echo; RSS: server peak (VmHWM); "
-        "CPU: share of one core while measuring; check: every client got every line, "
-        "in one order."
+        "srv/gen CPU: share of one core while measuring;\nsys: the server's share of it in "
+        "the kernel; ctx/1k: the server's context switches per 1,000 deliveries;\n"
+        "check: every client got every line, in one order."
     )
     return "\n".join(lines)
 
@@ -118,74 +121,81 @@ def goals(summary: dict[str, Any]) -> Goals:
 
 # -- the scaling plot -------------------------------------------------------
 
-_COLOURS = {"tcpchat": "#1f77b4", "twisted": "#d62728"}
+_COLOURS = {"tcpchat": "#1f77b4", "twisted": "#d62728", "before": "#999999"}
 _PANELS = (
     ("deliveries_per_s", "deliveries/s (millions)", 1e-6),
     ("peak_rss_mib", "server peak RSS (MiB)", 1.0),
     ("p50_us", "p50 latency (ms)", 1e-3),
 )
+_W, _H, _LEFT, _BOTTOM, _TOP = 260, 200, 44, 30, 24  # one panel, and its margins
 
 
 def scaling_svg(summary: dict[str, Any], names: list[str]) -> str:
-    """Three small panels against the number of clients (log scale): a plain SVG."""
-    points = [s for s in summary["scenarios"] if s["name"] in names]
-    points.sort(key=lambda s: s["clients"])
-    width, height, pad = 260, 200, 44
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width * len(_PANELS)}" '
-        f'height="{height + 30}" font-family="sans-serif" font-size="11">',
+    """Three small panels against the number of clients (log scale), as plain SVG."""
+    points = sorted(
+        (s for s in summary["scenarios"] if s["name"] in names), key=lambda s: s["clients"]
+    )
+    servers = [k for k in _COLOURS if points and all(k in s["servers"] for s in points)]
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W * len(_PANELS)}" '
+        f'height="{_H + 24}" font-family="sans-serif" font-size="11">',
         '<rect width="100%" height="100%" fill="white"/>',
     ]
-    if not points:
-        return "\n".join([*parts, "</svg>\n"])
-    xs = [math.log10(s["clients"]) for s in points]
-    x_low, x_high = min(xs) - 0.15, max(xs) + 0.15
-    for panel, (key, label, scale) in enumerate(_PANELS):
-        left = panel * width
-        series = {
-            server: [(s["clients"], s["servers"][server]["median"][key] * scale) for s in points]
-            for server in _COLOURS
-            if all(server in s["servers"] for s in points)
-        }
-        top = max((v for line in series.values() for _, v in line), default=1.0) * 1.15 or 1.0
-
-        def at(clients: float, value: float, left: int = left, top: float = top) -> str:
-            x = left + pad + (math.log10(clients) - x_low) / (x_high - x_low) * (width - pad - 10)
-            y = height - pad + 10 - value / top * (height - pad - 10)
-            return f"{x:.1f},{y:.1f}"
-
-        parts.append(f'<text x="{left + width / 2}" y="14" text-anchor="middle">{label}</text>')
-        x0, y0 = at(10**x_low, 0).split(",")
-        x1, _ = at(10**x_high, 0).split(",")
-        _, y1 = at(10**x_low, top).split(",")
-        parts.append(
-            f'<polyline points="{x0},{y1} {x0},{y0} {x1},{y0}" fill="none" stroke="#444"/>'
-        )
-        for fraction in (0.5, 1.0):
-            _, y = at(10**x_low, top / 1.15 * fraction).split(",")
-            parts.append(
-                f'<text x="{float(x0) - 4}" y="{y}" text-anchor="end">'
-                f"{top / 1.15 * fraction:.3g}</text>"
-            )
-        for s in points:
-            x, _ = at(s["clients"], 0).split(",")
-            parts.append(
-                f'<text x="{x}" y="{float(y0) + 14}" text-anchor="middle">{s["clients"]}</text>'
-            )
-        for server, line in series.items():
-            coords = " ".join(at(c, v) for c, v in line)
-            colour = _COLOURS[server]
-            parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}"/>')
-            parts.extend(
-                f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="2.5" fill="{colour}"/>'
-                for p in coords.split()
-            )
-    for number, (server, colour) in enumerate(_COLOURS.items()):
+    if points:
+        logs = [math.log10(s["clients"]) for s in points]
+        span = (min(logs) - 0.15, max(logs) + 0.15)
+        for number, (key, label, scale) in enumerate(_PANELS):
+            series = {
+                k: [(s["clients"], s["servers"][k]["median"][key] * scale) for s in points]
+                for k in servers
+            }
+            top = 1.15 * max((v for line in series.values() for _, v in line), default=1.0) or 1.0
+            out += _panel(number * _W, label, span, top, series)
+    for number, server in enumerate(servers):
         x = 60 + number * 90
-        parts.append(f'<rect x="{x}" y="{height + 12}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 14}" y="{height + 21}">{server}</text>')
-    parts.append(
-        f'<text x="{width * len(_PANELS) - 10}" y="{height + 21}" text-anchor="end">'
-        "clients connected (10 senders), log scale</text>"
+        out.append(f'<rect x="{x}" y="{_H + 8}" width="10" height="10" fill="{_COLOURS[server]}"/>')
+        out.append(f'<text x="{x + 14}" y="{_H + 17}">{server}</text>')
+    out.append(
+        f'<text x="{_W * len(_PANELS) - 10}" y="{_H + 17}" text-anchor="end">'
+        "clients connected, 10 of them sending (log scale)</text>"
     )
-    return "\n".join([*parts, "</svg>\n"])
+    return "\n".join([*out, "</svg>", ""])
+
+
+def _panel(
+    left: int,
+    label: str,
+    span: tuple[float, float],
+    top: float,
+    series: dict[str, list[tuple[int, float]]],
+) -> list[str]:
+    def x(clients: float) -> float:
+        share = (math.log10(clients) - span[0]) / (span[1] - span[0])
+        return left + _LEFT + share * (_W - _LEFT - 10)
+
+    def y(value: float) -> float:
+        return _H - _BOTTOM - value / top * (_H - _BOTTOM - _TOP)
+
+    x0, x1, y0, y1 = left + _LEFT, left + _W - 10, y(0), y(top)
+    out = [
+        f'<text x="{left + _W / 2}" y="14" text-anchor="middle">{label}</text>',
+        f'<polyline points="{x0},{y1:.1f} {x0},{y0:.1f} {x1},{y0:.1f}" fill="none" stroke="#444"/>',
+    ]
+    for value in (top / 1.15 / 2, top / 1.15):
+        out.append(
+            f'<text x="{x0 - 4}" y="{y(value) + 4:.1f}" text-anchor="end">{value:.3g}</text>'
+        )
+    for clients, _ in next(iter(series.values()), []):
+        out.append(
+            f'<text x="{x(clients):.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{clients}</text>'
+        )
+    for server, line in series.items():
+        points = " ".join(f"{x(c):.1f},{y(v):.1f}" for c, v in line)
+        colour = _COLOURS[server]
+        out.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
+        )
+        out += [
+            f'<circle cx="{x(c):.1f}" cy="{y(v):.1f}" r="2.5" fill="{colour}"/>' for c, v in line
+        ]
+    return out

@@ -28,6 +28,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class ServerKind:
     name: str
     command: Callable[[str, int], list[str]]
+    root: Path = REPO_ROOT
+    """Where to run it from (another checkout of tcpchat, to compare versions)."""
 
 
 def _tcpchat(host: str, port: int) -> list[str]:
@@ -41,6 +43,11 @@ def _twisted(host: str, port: int) -> list[str]:
 
 TCPCHAT = ServerKind("tcpchat", _tcpchat)
 TWISTED = ServerKind("twisted", _twisted)
+
+
+def tcpchat_from(root: Path, name: str) -> ServerKind:
+    """tcpchat as found in *root*, e.g. a ``git worktree`` of an older commit."""
+    return ServerKind(name, _tcpchat, root.resolve())
 
 
 def _prepare_child(cpu: int | None) -> Callable[[], None]:
@@ -60,13 +67,13 @@ class ServerProcess:
         self.kind = kind
         self.address = (host, port)
         self._console: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+        env = dict(os.environ, PYTHONPATH=str(kind.root))
         self.process = subprocess.Popen(
             kind.command(host, port),
             stdin=subprocess.DEVNULL,
             stdout=self._console,
             stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
+            cwd=kind.root,
             env=env,
             preexec_fn=_prepare_child(cpu),  # noqa: PLW1509 (no threads here)
         )
@@ -94,10 +101,20 @@ class ServerProcess:
         fields = dict(re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE))
         return {key: int(fields.get(key, 0)) for key in ("VmHWM", "VmRSS", "Threads")}
 
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time the server has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def usage(self) -> dict[str, float]:
+        """CPU seconds (user, system) and context switches (all threads) so far."""
+        pid = self.process.pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        switches = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                text = (task / "status").read_text()
+            except OSError:  # the thread ended meanwhile
+                continue
+            switches += sum(int(n) for n in re.findall(r"ctxt_switches:\s+(\d+)", text))
+        return {"user": int(fields[11]) / tick, "system": int(fields[12]) / tick,
+                "switches": switches}  # fmt: skip
 
     def start_profile(self, path: Path) -> None:
         """Sample the server with py-spy (threads on a CPU) into collapsed stacks at *path*."""

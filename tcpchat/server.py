@@ -5,36 +5,25 @@ Design
 One *accept thread* admits connections.  Each connection gets a *reader
 thread*, which turns bytes into lines (:class:`tcpchat.protocol.LineBuffer`)
 and lines into actions (:class:`tcpchat.room.ChatRoom`), and a *writer
-thread*, which is the only one that ever sends to that socket.
+thread* for the times a send has to wait.  Every change of state (a line
+read, a client arriving or leaving, the operator chatting) happens under one
+lock, which is what makes the order of the chat total.
 
-Fan-out goes through one shared, append-only **log** of encoded lines.  A
-reader appends a broadcast to the log once, under the server's lock, and that
-append is what fixes the single order every client sees.  Each connection
-keeps a *cursor* into the log; its writer wakes, takes everything between its
-cursor and the end of the log, and sends it with one ``sendall``.  So:
-
-* a broadcast costs one append, not one copy per client;
-* a writer that fell behind catches up in one system call (batching for free);
-* a client that stops reading only blocks its own writer.  Its cursor stops
-  moving; when the log has grown :attr:`ChatServer.max_backlog_bytes` past it,
-  the client is dropped with a notice to the others, and the log is trimmed,
-  so memory stays bounded.
-
-Only writers that are asleep are woken (they register in a waiting set before
-sleeping), so a burst of messages costs one wake-up per writer, not one per
-message per writer.
-
-Replies meant for one client (``/who``, errors) are queued on that client
-together with the log position at which they were made, so they interleave
-with broadcasts exactly as they happened.
-
-Trade-offs: two threads per client is simple to read and lets the kernel do
-the scheduling, at the price of one stack each (kept small, see
-:data:`THREAD_STACK_BYTES`); the single lock makes the order total but
-serialises the (short) work of parsing commands.
+How lines get out is :mod:`tcpchat.delivery`: broadcasts go into one shared
+log, and one *fan-out thread* sends each client what it is behind with a
+non-blocking send, handing a client to its own writer only when its socket
+is full.  So a broadcast costs one append, a busy chat costs one send per
+client per batch of lines (not one thread wake-up per client per line), and
+a client that stops reading only blocks its own writer until it is dropped.
 
 Observers (see :mod:`tcpchat.events`) are called from one *event thread*, in
-the order things happened, so a slow observer never stalls the chat.
+the order things happened, so a slow observer never stalls the chat; it
+wakes at most once per :attr:`ChatServer.event_tick_seconds` and then tells
+them everything since.
+
+Trade-offs: two threads per client are simple to read and let the kernel do
+the blocking, at the price of one small stack each; the single lock makes
+the order total but serialises the (short) work of parsing commands.
 """
 
 from __future__ import annotations
@@ -47,9 +36,9 @@ import selectors
 import socket
 import threading
 import time
-from typing import Callable
 
 from tcpchat import events, protocol
+from tcpchat.delivery import Connection, Delivery, shutdown, start_thread
 from tcpchat.errors import ChatError, describe, format_address
 from tcpchat.room import Action, Broadcast, ChatRoom, Close, Joined, Left, Renamed, Reply, Said
 
@@ -57,36 +46,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
-THREAD_STACK_BYTES = 256 * 1024
-"""Stack for each connection thread: enough for this code, small for thousands."""
-
 SHUTDOWN_NOTICE = protocol.format_notice("server shutting down")
-_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)  # not on Windows
-
-
-class _Connection:
-    """One client's socket, threads and position in the shared log."""
-
-    __slots__ = (
-        *("sock", "peer", "cursor", "private", "leftover", "closing", "final", "abort"),
-        *("bell", "peer_closed", "reader", "writer"),
-    )
-
-    def __init__(self, sock: socket.socket, peer: str, cursor: int) -> None:
-        self.sock = sock
-        self.peer = peer
-        self.cursor = cursor  # index of the next log entry to send
-        self.private: list[tuple[int, bytes]] = []  # (log index it goes before, line)
-        self.leftover = b""  # taken from the log but not yet sent
-        self.closing = False
-        self.final: list[bytes] = []  # what is left to send once closing
-        self.abort = False  # closing without flushing (dropped, reset)
-        self.bell = threading.Lock()
-        """Held while the writer may sleep on it; released ("rung") to wake it."""
-        self.bell.acquire()
-        self.peer_closed = threading.Event()
-        self.reader: threading.Thread
-        self.writer: threading.Thread
 
 
 class ChatServer:
@@ -103,8 +63,6 @@ class ChatServer:
     linger_seconds = 2.0
     """After the last byte to a closing client, how long to wait for its close."""
     recv_bytes = 65536
-    small_fanout = 4
-    """A reader sends a fan-out to this many clients or fewer itself (see _changing)."""
     event_tick_seconds = 0.01
     """The event thread wakes at most this often, then tells the observers everything since."""
 
@@ -128,20 +86,14 @@ class ChatServer:
             self.max_backlog_bytes = max_backlog_bytes
         self._lock = threading.Lock()
         self._room = ChatRoom(operator_nick=operator_nick)
-        self._connections: set[_Connection] = set()  # in the room, cursor tracked
-        self._alive: set[_Connection] = set()  # threads not yet finished
-        self._idle: set[_Connection] = set()  # caught up, writer asleep: fan-out serves them
-        self._to_ring: list[_Connection] = []  # writers' bells to ring once the lock is free
-        self._fanout_thread = threading.Thread()
-        self._fanout_bell = threading.Lock()
-        self._fanout_bell.acquire()
-        self._fanout_asleep = False
-        self._fanout_due = False  # idle connections have new output
-        self._batch: list[bytes] = []  # broadcast lines not yet in the log
-        self._log: list[bytes] = []  # each entry: one or more encoded lines
-        self._log_offsets: list[int] = []  # byte offset where each entry starts
-        self._log_base = 0  # absolute index of self._log[0]
-        self._log_end = 0  # absolute byte offset of the end of the log
+        self._delivery = Delivery(
+            self._lock,
+            self._changing,
+            lambda connection, reason: self._close(connection, reason, abort=True),
+            max_backlog_bytes=self.max_backlog_bytes,
+            linger_seconds=self.linger_seconds,
+        )
+        self._alive: set[Connection] = set()  # threads not yet finished
         self._listener: socket.socket | None = None
         self._wake_accept: tuple[socket.socket, socket.socket] | None = None
         self._accept_thread = threading.Thread()
@@ -187,9 +139,9 @@ class ChatServer:
             raise ChatError(f"cannot listen on {where}: {describe(exc)}") from exc
         self._started = True
         self._wake_accept = socket.socketpair()
-        self._event_thread = _start_thread(self._dispatch_events, "tcpchat-events")
-        self._fanout_thread = _start_thread(self._fanout_loop, "tcpchat-fanout")
-        self._accept_thread = _start_thread(self._accept_loop, "tcpchat-accept")
+        self._event_thread = start_thread(self._dispatch_events, "tcpchat-events")
+        self._delivery.start()
+        self._accept_thread = start_thread(self._accept_loop, "tcpchat-accept")
         self._post(events.Listening(*self.address))
 
     def say(self, text: str) -> None:
@@ -205,9 +157,9 @@ class ChatServer:
                 return
             self._stopping = True
             self._apply([Broadcast(SHUTDOWN_NOTICE)])
-            for connection in list(self._connections):
+            for connection in list(self._delivery.connections):
                 self._close(connection)
-            self._fanout_due = True  # to see that it is time to stop
+            self._delivery.stop()
         assert self._wake_accept is not None
         assert self._listener is not None
         self._wake_accept[1].send(b"x")
@@ -215,10 +167,10 @@ class ChatServer:
         self._listener.close()
         for sock in self._wake_accept:
             sock.close()
-        self._fanout_thread.join()
+        self._delivery.join()
         for connection in list(self._alive):
             connection.writer.join(self.linger_seconds)
-            _shutdown(connection.sock, socket.SHUT_RDWR)
+            shutdown(connection.sock, socket.SHUT_RDWR)
             connection.reader.join()
         self._post(events.Stopped())
         self._events.put(None)
@@ -263,14 +215,14 @@ class ChatServer:
                 self._refuse(sock, f"error: {why} ({self.max_clients} clients); try again later")
                 self._emit(events.Notice(f"refused {peer}: {why}"))
                 return
-            connection = _Connection(sock, peer, self._log_base + len(self._log))
-            self._connections.add(connection)
+            connection = Connection(sock, peer)
+            self._delivery.add(connection)
             self._alive.add(connection)
             self._apply(self._room.connect(connection))
-            connection.writer = _start_thread(
-                self._write_loop, f"tcpchat-writer {peer}", connection
+            connection.writer = start_thread(
+                self._delivery.write_loop, f"tcpchat-writer {peer}", connection
             )
-            connection.reader = _start_thread(self._read_loop, f"tcpchat-reader {peer}", connection)
+            connection.reader = start_thread(self._read_loop, f"tcpchat-reader {peer}", connection)
 
     def _refuse(self, sock: socket.socket, notice: str) -> None:
         try:
@@ -283,7 +235,7 @@ class ChatServer:
 
     # -- reading -----------------------------------------------------------
 
-    def _read_loop(self, connection: _Connection) -> None:
+    def _read_loop(self, connection: Connection) -> None:
         buffer = protocol.LineBuffer(self.max_line_bytes)
         reason = "connection closed"
         try:
@@ -307,7 +259,7 @@ class ChatServer:
         with self._lock:
             self._alive.discard(connection)
 
-    def _handle_frames(self, connection: _Connection, frames: list[protocol.FrameEvent]) -> None:
+    def _handle_frames(self, connection: Connection, frames: list[protocol.FrameEvent]) -> None:
         for frame in frames:
             if connection not in self._room:
                 return  # it quit earlier in this same chunk
@@ -321,231 +273,51 @@ class ChatServer:
             nick = self._room.nick_of(connection)
             self._emit(events.Notice(f"discarding an over-long line from {nick}"))
 
-    # -- writing -----------------------------------------------------------
-
-    def _fanout_loop(self) -> None:
-        """Send new output to the idle connections, without blocking on any of them.
-
-        One thread does what would otherwise wake every writer thread: for
-        each connection that is caught up, take what it is behind and send it
-        with a non-blocking send.  What does not fit (a slow reader) is handed
-        to that connection's writer, which may block on it.
-        """
-        while True:
-            with self._lock:
-                claimed = self._claim_idle()
-                if not claimed:
-                    if self._stopping:
-                        return
-                    self._fanout_asleep = True
-            if not claimed:
-                self._fanout_bell.acquire()
-                continue
-            self._serve(claimed)
-            claimed = []
-
-    def _serve(self, claimed: list[tuple[_Connection, bytes]]) -> None:
-        """Send claimed output without blocking; then release the connections."""
-        results = [(c, *_send_some(c.sock, data)) for c, data in claimed]
-        with self._changing():
-            for connection, leftover, error in results:
-                self._release(connection, leftover, error)
-
-    def _claim_idle(self, first: _Connection | None = None) -> list[tuple[_Connection, bytes]]:
-        """Take the output of every idle connection that has some (under the lock).
-
-        Connections at the same cursor share one joined copy of the log.  The
-        *first* connection, if claimed, comes first.
-        """
-        self._fanout_due = False
-        end = self._log_base + len(self._log)
-        shared: dict[int, bytes] = {}
-        claimed: list[tuple[_Connection, bytes]] = []
-        for connection in self._idle:
-            if connection.private:
-                claimed.append((connection, b"".join(self._take_output(connection))))
-            elif connection.cursor < end:
-                cursor = connection.cursor
-                if cursor not in shared:
-                    shared[cursor] = b"".join(self._log[cursor - self._log_base :])
-                connection.cursor = end
-                claimed.append((connection, shared[cursor]))
-        for connection, _ in claimed:
-            self._idle.discard(connection)
-        if first is not None:
-            claimed.sort(key=lambda item: item[0] is not first)  # stable: the rest keep order
-        return claimed
-
-    def _release(self, connection: _Connection, leftover: bytes, error: OSError | None) -> None:
-        """After the fan-out: idle again, or over to its writer (a backlog, or closing)."""
-        if error is not None:
-            self._close(connection, describe(error), abort=True)
-        connection.leftover = leftover
-        if leftover or connection.closing:
-            self._to_ring.append(connection)
-        else:
-            self._idle.add(connection)
-            if connection.private or connection.cursor < self._log_base + len(self._log):
-                self._fanout_due = True  # it got more while being served
-
-    def _write_loop(self, connection: _Connection) -> None:
-        graceful = True
-        try:
-            while True:
-                chunks, finished = self._next_output(connection)
-                if chunks:
-                    connection.sock.sendall(b"".join(chunks))
-                    chunks = []  # do not hold on to it while asleep
-                if finished:
-                    graceful = not connection.abort
-                    return
-        except OSError as exc:
-            graceful = False
-            with self._changing():
-                self._close(connection, describe(exc), abort=True)
-        finally:
-            if graceful:
-                # Half-close, then give the peer a moment to close its side,
-                # so unread input does not turn our close into a reset.
-                _shutdown(connection.sock, socket.SHUT_WR)
-                connection.peer_closed.wait(self.linger_seconds)
-            _shutdown(connection.sock, socket.SHUT_RDWR)
-
-    def _next_output(self, connection: _Connection) -> tuple[list[bytes], bool]:
-        """Sleep until *connection* has a backlog or is closing; take the output.
-
-        Returns what to send and whether the connection is finished.  A writer
-        with nothing to send makes its connection idle (the fan-out thread
-        serves it from then on) and sleeps on its bell, outside the lock.
-        """
-        while True:
-            with self._lock:
-                if connection.closing:
-                    return [connection.leftover, *connection.final], True
-                chunks = self._take_output(connection)
-                if chunks:
-                    return chunks, False
-                self._idle.add(connection)
-            connection.bell.acquire()
-
-    def _take_output(self, connection: _Connection) -> list[bytes]:
-        """Everything *connection* is behind, private replies in their place."""
-        chunks = [connection.leftover] if connection.leftover else []
-        connection.leftover = b""
-        cursor = connection.cursor
-        base = self._log_base
-        for position, line in connection.private:
-            chunks.extend(self._log[cursor - base : position - base])
-            chunks.append(line)
-            cursor = position
-        connection.private.clear()
-        chunks.extend(self._log[cursor - base :])
-        connection.cursor = base + len(self._log)
-        return chunks
-
     # -- state changes (all under self._lock) ------------------------------
 
-    def _changing(self, sender: _Connection | None = None) -> _Change:
+    def _changing(self, sender: Connection | None = None) -> _Change:
         """``with self._changing():`` holds the lock for a change of state, then delivers.
 
-        The broadcasts made inside go into the log as one entry.  Writers and
-        the fan-out thread are woken only after the lock is released: woken
-        while it is held, they would at once have to wait for it (a lock
-        convoy).  When a reader changes the state for its *sender*, a fan-out
-        to at most :attr:`small_fanout` clients is sent by the reader itself,
-        the sender first: that saves a thread switch on the way and makes a
-        small chat snappy.  Events go to the observers last, so they never
-        delay delivery.
+        The broadcasts made inside go out together (see
+        :meth:`tcpchat.delivery.Delivery.publish`, which also says what
+        *sender* is for); threads are woken once the lock is released, and
+        events go to the observers last, so they never delay delivery.
         """
         return _Change(self, sender)
 
-    def _end_change(self, sender: _Connection | None) -> None:
-        claimed: list[tuple[_Connection, bytes]] = []
+    def _end_change(self, sender: Connection | None) -> None:
         try:
-            self._flush_batch()
-            if self._log_bytes() > 2 * self.max_backlog_bytes:
-                self._trim()
-            to_ring, self._to_ring = self._to_ring, []
+            handoff = self._delivery.publish(sender)
             news, self._news = self._news, []
-            ring_fanout = self._fanout_due and self._fanout_asleep
-            if ring_fanout and sender and len(self._idle) <= self.small_fanout:
-                claimed, ring_fanout = self._claim_idle(first=sender), False
-            elif ring_fanout:
-                self._fanout_asleep = False
         finally:
             self._lock.release()
-        for connection in to_ring:
-            connection.bell.release()
-        if ring_fanout:
-            self._fanout_bell.release()
-        if claimed:
-            self._serve(claimed)
+        self._delivery.hand_off(handoff)
         if news:
             self._events.put(news)
 
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Broadcast):
-                self._batch.append(protocol.encode_line(action.line))
+                self._delivery.broadcast(protocol.encode_line(action.line))
             elif isinstance(action, Reply):
-                target = action.connection
-                assert isinstance(target, _Connection)
-                self._flush_batch()  # the reply goes after the broadcasts before it
-                line = protocol.encode_line(action.line)
-                target.private.append((self._log_base + len(self._log), line))
-                self._wake(target)
+                assert isinstance(action.connection, Connection)
+                self._delivery.reply(action.connection, protocol.encode_line(action.line))
             elif isinstance(action, Close):
-                assert isinstance(action.connection, _Connection)
+                assert isinstance(action.connection, Connection)
                 self._close(action.connection)
             elif not self._observers:
                 continue  # the rest only tells observers, and there are none
             elif isinstance(action, Joined):
-                assert isinstance(action.connection, _Connection)
+                assert isinstance(action.connection, Connection)
                 self._emit(events.Joined(action.nick, action.connection.peer))
             else:
                 self._emit(_to_event(action, self._room))
 
-    def _wake(self, connection: _Connection) -> None:
-        """*connection* has output: have it served when the lock is released."""
-        if connection in self._idle:
-            self._fanout_due = True
-
-    def _flush_batch(self) -> None:
-        """Append the pending broadcasts to the log as one entry."""
-        if not self._batch:
-            return
-        entry = b"".join(self._batch)
-        self._batch.clear()
-        self._log.append(entry)
-        self._log_offsets.append(self._log_end)
-        self._log_end += len(entry)
-        if self._idle:
-            self._fanout_due = True
-
     def _log_bytes(self) -> int:
-        return self._log_end - self._offset_of(self._log_base)
+        """Bytes the shared log holds now (it stays under ``2 * max_backlog_bytes``)."""
+        return self._delivery.log_bytes()
 
-    def _offset_of(self, cursor: int) -> int:
-        """Byte offset of the log entry at absolute index *cursor*."""
-        index = cursor - self._log_base
-        return self._log_offsets[index] if index < len(self._log) else self._log_end
-
-    def _trim(self) -> None:
-        """Drop clients more than max_backlog_bytes behind, then free the log."""
-        for connection in list(self._connections):
-            behind = self._log_end - self._offset_of(connection.cursor)
-            if behind > self.max_backlog_bytes:
-                self._close(connection, f"too slow: fell {behind} bytes behind", abort=True)
-                _shutdown(connection.sock, socket.SHUT_RDWR)  # unblock its writer
-        self._flush_batch()  # the notices of those drops
-        keep_from = min(
-            (c.cursor for c in self._connections), default=self._log_base + len(self._log)
-        )
-        del self._log[: keep_from - self._log_base]
-        del self._log_offsets[: keep_from - self._log_base]
-        self._log_base = keep_from
-
-    def _close(self, connection: _Connection, reason: str = "quit", abort: bool = False) -> None:
+    def _close(self, connection: Connection, reason: str = "quit", abort: bool = False) -> None:
         """Take *connection* out of the room; its writer sends what is left, then hangs up.
 
         What is left is taken now, so a closing client no longer holds the log.
@@ -553,15 +325,7 @@ class ChatServer:
         """
         if connection.closing:
             return
-        self._flush_batch()  # so what is left includes every broadcast so far
-        connection.closing = True
-        connection.abort = abort
-        self._connections.discard(connection)
-        if not abort:
-            connection.final = self._take_output(connection)
-        if connection in self._idle:  # its writer sleeps: wake it to hang up
-            self._idle.discard(connection)
-            self._to_ring.append(connection)
+        self._delivery.close(connection, abort)
         if connection in self._room:
             self._apply(self._room.disconnect(connection, reason))
 
@@ -611,7 +375,7 @@ class _Change:
 
     __slots__ = ("sender", "server")
 
-    def __init__(self, server: ChatServer, sender: _Connection | None) -> None:
+    def __init__(self, server: ChatServer, sender: Connection | None) -> None:
         self.server = server
         self.sender = sender
 
@@ -629,39 +393,6 @@ def _to_event(action: Action, room: ChatRoom) -> events.Event:
         return events.Left(action.nick, action.reason)
     assert isinstance(action, Renamed)
     return events.Renamed(action.old, action.new)
-
-
-def _send_some(sock: socket.socket, data: bytes) -> tuple[bytes, OSError | None]:
-    """Send what fits in *sock*'s buffer now; return what is left, and any error.
-
-    Only a plain socket on a system with ``MSG_DONTWAIT`` can be asked not to
-    block for one call; anything else (Windows, a TLS socket) leaves all of
-    *data* to the connection's writer thread.
-    """
-    if not _DONTWAIT or type(sock) is not socket.socket:
-        return data, None
-    try:
-        sent = sock.send(data, _DONTWAIT)
-    except BlockingIOError:
-        return data, None
-    except OSError as exc:
-        return b"", exc
-    return data[sent:], None
-
-
-def _shutdown(sock: socket.socket, how: int) -> None:
-    with contextlib.suppress(OSError):  # already closed or never connected: nothing left to shut
-        sock.shutdown(how)
-
-
-def _start_thread(target: Callable[..., None], name: str, *args: object) -> threading.Thread:
-    previous = threading.stack_size(THREAD_STACK_BYTES)
-    try:
-        thread = threading.Thread(target=target, name=name, args=args)
-        thread.start()
-    finally:
-        threading.stack_size(previous)
-    return thread
 
 
 if __name__ == "__main__":  # ``python -m tcpchat.server``: the CLI's entry point

@@ -16,7 +16,8 @@ import threading
 import pytest
 from harness import RawPeer
 
-from tcpchat import events, server
+from tcpchat import delivery, events
+from tcpchat.delivery import Delivery
 from tcpchat.server import ChatServer
 
 
@@ -30,7 +31,7 @@ def test_a_slow_reader_is_handed_to_its_writer_and_back_without_loss(
     address: tuple[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handed_over: list[int] = []
-    send_some = server._send_some
+    send_some = delivery.send_some
 
     def spy(sock: socket.socket, data: bytes) -> tuple[bytes, OSError | None]:
         left, error = send_some(sock, data)
@@ -38,7 +39,7 @@ def test_a_slow_reader_is_handed_to_its_writer_and_back_without_loss(
             handed_over.append(len(left))
         return left, error
 
-    monkeypatch.setattr(server, "_send_some", spy)
+    monkeypatch.setattr(delivery, "send_some", spy)
     with ChatServer(*address, max_backlog_bytes=32 * 1024 * 1024) as chat:
         slow = socket.socket()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -75,7 +76,7 @@ def _read_until(sock: socket.socket, end: bytes) -> bytes:
 
 def test_private_replies_keep_their_place_in_a_crowd(address: tuple[str, int]) -> None:
     with ChatServer(*address) as chat:
-        crowd = [connect(chat) for _ in range(ChatServer.small_fanout + 3)]
+        crowd = [connect(chat) for _ in range(Delivery.small_fanout + 3)]
         asker = crowd[0]
         asker.send_bytes(b"one\n/who\ntwo\n")
         asker.expect_line("^Client: one$")
@@ -129,8 +130,8 @@ def test_a_socket_that_cannot_skip_blocking_leaves_everything_to_its_writer() ->
     left, right = socket.socketpair()
     wrapped = Wrapped(fileno=left.detach())
     try:
-        assert server._send_some(wrapped, b"line\n") == (b"line\n", None)
-        assert server._send_some(right, b"line\n") == (b"", None)
+        assert delivery.send_some(wrapped, b"line\n") == (b"line\n", None)
+        assert delivery.send_some(right, b"line\n") == (b"", None)
     finally:
         wrapped.close()
         right.close()

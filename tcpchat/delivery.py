@@ -1,0 +1,383 @@
+"""Getting lines to clients: one shared log, a cursor per client, and who sends.
+
+:mod:`tcpchat.server` decides *what* is said; this module gets it out.
+
+The log
+-------
+Every broadcast is appended once to one shared, append-only **log** of
+encoded lines, under the server's lock; that append fixes the single order
+every client sees.  The lines of one change of state (say, all the lines one
+``recv()`` brought) become one entry.  Each connection keeps a *cursor* into
+the log and is sent everything from its cursor to the end in one go, so a
+broadcast costs one append, not one copy per client, and a client that fell
+behind catches up in one system call.  Replies meant for one client
+(``/who``, errors) wait on that client with the log position at which they
+were made, so they interleave with broadcasts exactly as they happened.
+
+Who sends
+---------
+A connection that has been sent everything is *idle*.  When the log grows,
+one **fan-out thread** sends the new entries to every idle connection with a
+non-blocking send: one thread and one system call per client, instead of
+waking one writer thread per client (on one core, those wake-ups cost more
+than the sends).  Connections at the same cursor share one copy of what they
+are sent.  A fan-out to a handful of clients is instead sent at once by the
+reader thread that made it, which saves the hand-over to the fan-out thread.
+
+What does not fit into a client's socket buffer goes to that connection's
+**writer thread**, which may block on it: a client that stops reading only
+blocks its own writer.  The writer sends the backlog with ``sendall``, then
+makes the connection idle again and sleeps on its *bell* (a lock used as a
+one-shot semaphore).  When the log has grown ``max_backlog_bytes`` past a
+client's cursor, the client is dropped and the log is trimmed, so memory
+stays bounded.  The writer also says goodbye: it sends what is left when a
+connection closes, then half-closes and lingers.
+
+Threads are woken only after the lock is released: a thread woken while the
+lock is held would at once have to wait for it again (a lock convoy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Callable, ContextManager, List, Tuple
+
+from tcpchat.errors import describe
+
+THREAD_STACK_BYTES = 256 * 1024
+"""Stack for each connection thread: enough for this code, small for thousands."""
+
+_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)  # not on Windows
+
+
+class Connection:
+    """One client's socket, threads and place in the log."""
+
+    __slots__ = (
+        *("sock", "peer", "cursor", "private", "leftover", "closing", "final", "abort"),
+        *("bell", "peer_closed", "reader", "writer"),
+    )
+
+    def __init__(self, sock: socket.socket, peer: str) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.cursor = 0  # index of the next log entry to send
+        self.private: list[tuple[int, bytes]] = []  # (log index it goes before, line)
+        self.leftover = b""  # taken from the log but not yet sent
+        self.closing = False
+        self.final: list[bytes] = []  # what is left to send once closing
+        self.abort = False  # closing without flushing (dropped, reset)
+        self.bell = threading.Lock()
+        """Held while the writer may sleep on it; released ("rung") to wake it."""
+        self.bell.acquire()
+        self.peer_closed = threading.Event()
+        self.reader: threading.Thread
+        self.writer: threading.Thread
+
+
+Claimed = Tuple[Connection, bytes]
+Handoff = Tuple[List[Connection], bool, List[Claimed]]
+"""What a change asks for once the lock is free: bells to ring, fan-out to wake, sends."""
+
+
+class Delivery:
+    """The log, the idle set and the threads that send from them.
+
+    Methods run under the server's lock unless they say otherwise.  *changing*
+    is the server's ``_changing`` (lock, change, then :meth:`publish` and
+    :meth:`hand_off`); *drop* closes a broken or too slow connection for a
+    reason (under the lock), telling the room.
+    """
+
+    small_fanout = 4
+    """A reader sends a fan-out to this many clients or fewer itself."""
+
+    def __init__(
+        self,
+        lock: threading.Lock,
+        changing: Callable[[], ContextManager[None]],
+        drop: Callable[[Connection, str], None],
+        *,
+        max_backlog_bytes: int,
+        linger_seconds: float,
+    ) -> None:
+        self._lock = lock
+        self._changing = changing
+        self._drop = drop
+        self.max_backlog_bytes = max_backlog_bytes
+        self.linger_seconds = linger_seconds
+        self.connections: set[Connection] = set()  # open, cursor tracked
+        self._idle: set[Connection] = set()  # caught up: the fan-out thread serves them
+        self._batch: list[bytes] = []  # broadcast lines not yet in the log
+        self._log: list[bytes] = []  # each entry: one or more encoded lines
+        self._log_offsets: list[int] = []  # byte offset where each entry starts
+        self._log_base = 0  # absolute index of self._log[0]
+        self._log_end = 0  # absolute byte offset of the end of the log
+        self._to_ring: list[Connection] = []  # writers to wake once the lock is free
+        self._fanout_thread = threading.Thread()
+        self._fanout_bell = threading.Lock()
+        self._fanout_bell.acquire()
+        self._fanout_asleep = False
+        self._fanout_due = False  # idle connections have new output
+        self._stopping = False
+
+    # -- what the server asks for (under the lock) --------------------------
+
+    def add(self, connection: Connection) -> None:
+        """Track *connection* from the end of the log on."""
+        connection.cursor = self._log_base + len(self._log)
+        self.connections.add(connection)
+
+    def broadcast(self, line: bytes) -> None:
+        self._batch.append(line)
+
+    def reply(self, connection: Connection, line: bytes) -> None:
+        self._flush_batch()  # the reply goes after the broadcasts before it
+        connection.private.append((self._log_base + len(self._log), line))
+        if connection in self._idle:
+            self._fanout_due = True
+
+    def close(self, connection: Connection, abort: bool) -> None:
+        """Stop tracking *connection*; its writer sends what is left (unless *abort*)."""
+        self._flush_batch()  # so what is left includes every broadcast so far
+        connection.closing = True
+        connection.abort = abort
+        self.connections.discard(connection)
+        if not abort:
+            connection.final = self._take_output(connection)
+        if connection in self._idle:  # its writer sleeps: wake it to hang up
+            self._idle.discard(connection)
+            self._to_ring.append(connection)
+
+    def stop(self) -> None:
+        """Let the fan-out thread end once it has nothing left to send."""
+        self._stopping = True
+        self._fanout_due = True
+
+    def log_bytes(self) -> int:
+        return self._log_end - self._offset_of(self._log_base)
+
+    def publish(self, sender: Connection | None) -> Handoff:
+        """End a change: log its broadcasts, trim, and say who must be woken.
+
+        When a reader made the change for its *sender* and at most
+        :attr:`small_fanout` clients are idle, they are claimed for the
+        reader to send to itself, the sender first.
+        """
+        self._flush_batch()
+        if self.log_bytes() > 2 * self.max_backlog_bytes:
+            self._trim()
+        to_ring, self._to_ring = self._to_ring, []
+        claimed: list[Claimed] = []
+        wake_fanout = self._fanout_due and self._fanout_asleep
+        if wake_fanout and sender and len(self._idle) <= self.small_fanout:
+            claimed, wake_fanout = self._claim_idle(first=sender), False
+        elif wake_fanout:
+            self._fanout_asleep = False
+        return to_ring, wake_fanout, claimed
+
+    # -- after the lock is released ----------------------------------------
+
+    def hand_off(self, handoff: Handoff) -> None:
+        """Wake who :meth:`publish` said must be woken; send what it claimed."""
+        to_ring, wake_fanout, claimed = handoff
+        for connection in to_ring:
+            connection.bell.release()
+        if wake_fanout:
+            self._fanout_bell.release()
+        if claimed:
+            self._serve(claimed)
+
+    def start(self) -> None:
+        self._fanout_thread = start_thread(self._fanout_loop, "tcpchat-fanout")
+
+    def join(self) -> None:
+        self._fanout_thread.join()
+
+    # -- the fan-out thread --------------------------------------------------
+
+    def _fanout_loop(self) -> None:
+        while True:
+            with self._lock:
+                claimed = self._claim_idle()
+                if not claimed:
+                    if self._stopping:
+                        return
+                    self._fanout_asleep = True
+            if not claimed:
+                self._fanout_bell.acquire()
+                continue
+            self._serve(claimed)
+            claimed = []
+
+    def _serve(self, claimed: list[Claimed]) -> None:
+        """Send claimed output without blocking (no lock held); then release it."""
+        results = [(c, *send_some(c.sock, data)) for c, data in claimed]
+        with self._changing():
+            for connection, leftover, error in results:
+                self._release(connection, leftover, error)
+
+    def _claim_idle(self, first: Connection | None = None) -> list[Claimed]:
+        """Take the output of every idle connection that has some.
+
+        Connections at the same cursor share one joined copy of the log.  The
+        *first* connection, if claimed, comes first.
+        """
+        self._fanout_due = False
+        end = self._log_base + len(self._log)
+        shared: dict[int, bytes] = {}
+        claimed: list[Claimed] = []
+        for connection in self._idle:
+            if connection.private:
+                claimed.append((connection, b"".join(self._take_output(connection))))
+            elif connection.cursor < end:
+                cursor = connection.cursor
+                if cursor not in shared:
+                    shared[cursor] = b"".join(self._log[cursor - self._log_base :])
+                connection.cursor = end
+                claimed.append((connection, shared[cursor]))
+        for connection, _ in claimed:
+            self._idle.discard(connection)
+        if first is not None:
+            claimed.sort(key=lambda item: item[0] is not first)  # stable: the rest keep order
+        return claimed
+
+    def _release(self, connection: Connection, leftover: bytes, error: OSError | None) -> None:
+        """After a fan-out: idle again, or over to its writer (a backlog, or closing)."""
+        if error is not None:
+            self._drop(connection, describe(error))
+        connection.leftover = leftover
+        if leftover or connection.closing:
+            self._to_ring.append(connection)
+        else:
+            self._idle.add(connection)
+            if connection.private or connection.cursor < self._log_base + len(self._log):
+                self._fanout_due = True  # it got more while being served
+
+    # -- the writer threads --------------------------------------------------
+
+    def write_loop(self, connection: Connection) -> None:
+        """A connection's writer: backlogs and goodbyes (runs on its own thread)."""
+        graceful = True
+        try:
+            while True:
+                chunks, finished = self._next_output(connection)
+                if chunks:
+                    connection.sock.sendall(b"".join(chunks))
+                    chunks = []  # do not hold on to it while asleep
+                if finished:
+                    graceful = not connection.abort
+                    return
+        except OSError as exc:
+            graceful = False
+            with self._changing():
+                self._drop(connection, describe(exc))
+        finally:
+            if graceful:
+                # Half-close, then give the peer a moment to close its side,
+                # so unread input does not turn our close into a reset.
+                shutdown(connection.sock, socket.SHUT_WR)
+                connection.peer_closed.wait(self.linger_seconds)
+            shutdown(connection.sock, socket.SHUT_RDWR)
+
+    def _next_output(self, connection: Connection) -> tuple[list[bytes], bool]:
+        """Sleep until *connection* has a backlog or is closing; take the output.
+
+        Returns what to send and whether the connection is finished.  A writer
+        with nothing to send makes its connection idle (the fan-out thread
+        serves it from then on) and sleeps on its bell, outside the lock.
+        """
+        while True:
+            with self._lock:
+                if connection.closing:
+                    return [connection.leftover, *connection.final], True
+                chunks = self._take_output(connection)
+                if chunks:
+                    return chunks, False
+                self._idle.add(connection)
+            connection.bell.acquire()
+
+    # -- the log -------------------------------------------------------------
+
+    def _take_output(self, connection: Connection) -> list[bytes]:
+        """Everything *connection* is behind, private replies in their place."""
+        chunks = [connection.leftover] if connection.leftover else []
+        connection.leftover = b""
+        cursor = connection.cursor
+        base = self._log_base
+        for position, line in connection.private:
+            chunks.extend(self._log[cursor - base : position - base])
+            chunks.append(line)
+            cursor = position
+        connection.private.clear()
+        chunks.extend(self._log[cursor - base :])
+        connection.cursor = base + len(self._log)
+        return chunks
+
+    def _flush_batch(self) -> None:
+        """Append the pending broadcasts to the log as one entry."""
+        if not self._batch:
+            return
+        entry = b"".join(self._batch)
+        self._batch.clear()
+        self._log.append(entry)
+        self._log_offsets.append(self._log_end)
+        self._log_end += len(entry)
+        if self._idle:
+            self._fanout_due = True
+
+    def _offset_of(self, cursor: int) -> int:
+        """Byte offset of the log entry at absolute index *cursor*."""
+        index = cursor - self._log_base
+        return self._log_offsets[index] if index < len(self._log) else self._log_end
+
+    def _trim(self) -> None:
+        """Drop clients more than max_backlog_bytes behind, then free the log."""
+        for connection in list(self.connections):
+            behind = self._log_end - self._offset_of(connection.cursor)
+            if behind > self.max_backlog_bytes:
+                self._drop(connection, f"too slow: fell {behind} bytes behind")
+                shutdown(connection.sock, socket.SHUT_RDWR)  # unblock its writer
+        self._flush_batch()  # the notices of those drops
+        keep_from = min(
+            (c.cursor for c in self.connections), default=self._log_base + len(self._log)
+        )
+        del self._log[: keep_from - self._log_base]
+        del self._log_offsets[: keep_from - self._log_base]
+        self._log_base = keep_from
+
+
+def send_some(sock: socket.socket, data: bytes) -> tuple[bytes, OSError | None]:
+    """Send what fits in *sock*'s buffer now; return what is left, and any error.
+
+    Only a plain socket on a system with ``MSG_DONTWAIT`` can be asked not to
+    block for one call; anything else (Windows, a TLS socket) leaves all of
+    *data* to the connection's writer thread.
+    """
+    if not _DONTWAIT or type(sock) is not socket.socket:
+        return data, None
+    try:
+        sent = sock.send(data, _DONTWAIT)
+    except BlockingIOError:
+        return data, None
+    except OSError as exc:
+        return b"", exc
+    return data[sent:], None
+
+
+def shutdown(sock: socket.socket, how: int) -> None:
+    with contextlib.suppress(OSError):  # already closed or never connected: nothing left to shut
+        sock.shutdown(how)
+
+
+def start_thread(target: Callable[..., None], name: str, *args: object) -> threading.Thread:
+    """Start a thread with a small stack (see :data:`THREAD_STACK_BYTES`)."""
+    previous = threading.stack_size(THREAD_STACK_BYTES)
+    try:
+        thread = threading.Thread(target=target, name=name, args=args)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    return thread
