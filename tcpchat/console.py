@@ -196,6 +196,7 @@ class _ClientSession:
         self.printer = ConsolePrinter(stdout, timestamps=False)
         self.complain = ConsolePrinter(stderr, timestamps=False)
         self.client: ChatClient | None = None  # where typed lines go
+        self.connected_before = False  # so the next Connected is a comeback
         self.wake = threading.Event()  # something happened: look at the fields below
         self.leaving = threading.Event()  # end of input or a signal
         self.lost = ""  # why the current connection ended
@@ -205,8 +206,9 @@ class _ClientSession:
         failures = 0
         reading = False
         while True:
-            client = self._attempt()
-            connected = client is self.client
+            connected = self._attempt()
+            client = self.client
+            assert client is not None
             if not reading:  # after the first attempt, so typing waits for the welcome
                 _read_lines(stdin, self.send, self.leave)
                 reading = True
@@ -228,9 +230,9 @@ class _ClientSession:
             if self.leaving.wait(delay):
                 return 0
 
-    def _attempt(self) -> ChatClient:
+    def _attempt(self) -> bool:
         """Connect a new client; with reconnect, a failure is a loss like any other."""
-        client = self.new_client(self.nick)
+        self.client = client = self.new_client(self.nick)
         client.add_observer(self._observe)
         self.lost, self.expected = "", False
         self.wake.clear()
@@ -240,9 +242,8 @@ class _ClientSession:
             if not self.reconnect:
                 raise
             self.lost = str(exc)
-            return client
-        self.client = client
-        return client
+            return False
+        return True
 
     def send(self, line: str) -> None:
         try:
@@ -257,9 +258,10 @@ class _ClientSession:
         self.wake.set()
 
     def _observe(self, event: events.Event) -> None:
-        if isinstance(event, events.Connected) and self.client is not None:
-            # Connected before, so this is a comeback; said before the welcome arrives.
-            self.printer.write(f"* reconnected to {format_address(event.host, event.port)}")
+        if isinstance(event, events.Connected):
+            if self.connected_before:  # said before the welcome can arrive
+                self.printer.write(f"* reconnected to {format_address(event.host, event.port)}")
+            self.connected_before = True
         elif isinstance(event, (events.Message, events.Notice)):
             self.printer(event)
         elif isinstance(event, events.Error):

@@ -146,9 +146,13 @@ def test_the_client_chats_with_openssl_s_server(
     command += ["-cert", certificate[0], "-key", certificate[1]]
     s_server = start_process([], command=command, name="s_server")
     s_server.wait_for_output("^ACCEPT$")
-    client = start_process(client_args(address, "--cafile", certificate[0]), name="client")
-    s_server.send_line("* welcome, you are Client; type /help for the commands")
-    client.wait_for_output(r"^\* welcome, you are Client;")
+    args = client_args(address, "--cafile", certificate[0], "--nick", "tls")
+    client = start_process(args, name="client")
+    # Speak only once s_server has read from us: typed into it before its side of
+    # the handshake is done, s_server can stall (its own race, not the client's).
+    s_server.wait_for_output("^/nick tls$")
+    s_server.send_line("* welcome, you are tls; type /help for the commands")
+    client.wait_for_output(r"^\* welcome, you are tls;")
     s_server.send_line("Server: hello over TLS")
     client.wait_for_output("^Server: hello over TLS$")
     client.send_line("and back")
