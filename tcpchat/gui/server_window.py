@@ -37,7 +37,7 @@ class ServerWindow(ChatWindow):
         border.rowconfigure(0, weight=1)
         self.roster = tk.Listbox(
             border,
-            width=16,
+            width=14,
             activestyle="none",
             font="TranscriptFont",
             borderwidth=0,

@@ -6,6 +6,7 @@ import enum
 import time
 import tkinter as tk
 from dataclasses import dataclass
+from tkinter import font as tkfont
 from tkinter import ttk
 from typing import Iterable
 
@@ -82,12 +83,16 @@ class Transcript(ttk.Frame):
             self.text.tag_configure(tag, **options)
         self.text.tag_configure("others-speaker", **_OTHERS_SPEAKER)
         self.text.tag_raise("speaker")
+        # Wrapped lines continue under the text, not under the timestamp.
+        indent = tkfont.Font(root=self, name="TranscriptFont", exists=True).measure(_stamp(0))
+        for style in Style:
+            self.text.tag_configure(style.value, lmargin2=indent)
 
     def add(self, lines: Iterable[Line]) -> None:
         """Append *lines*, drop the oldest beyond the limit, follow the end."""
         chunks: list[str | tuple[str, ...]] = []
         for line in lines:
-            chunks += [time.strftime("%H:%M:%S  ", time.localtime(line.at)), ("time",)]
+            chunks += [_stamp(line.at), ("time",)]
             rest = line.text
             if line.speaker and rest.startswith(line.speaker):
                 tags = ["speaker", line.style.value]
@@ -116,3 +121,7 @@ class Transcript(ttk.Frame):
     def lines(self) -> list[str]:
         """The lines shown, timestamps included (for tests and screen readers)."""
         return self.text.get("1.0", "end-1c").splitlines()
+
+
+def _stamp(at: float) -> str:
+    return time.strftime("%H:%M:%S  ", time.localtime(at))

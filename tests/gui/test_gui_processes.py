@@ -73,7 +73,11 @@ def test_client_window_typed_text_reaches_a_raw_peer(
 def test_server_window_typed_text_reaches_a_raw_peer(
     start_process: StartProcess, raw_peer: Connect, address: tuple[str, int], artifacts_dir: Path
 ) -> None:
-    server = start_process(window_args("server", address), name="server-window")
+    log_file = artifacts_dir / "transcript.log"
+    log_file.unlink(missing_ok=True)
+    server = start_process(
+        window_args("server", address, "--log-file", str(log_file)), name="server-window"
+    )
     server.wait_for_output(r"\* listening on ")
     peer = raw_peer()
     peer.expect_line(r"^\* welcome")
@@ -89,6 +93,9 @@ def test_server_window_typed_text_reaches_a_raw_peer(
     peer.expect_line(r"^\* server shutting down$")
     peer.wait_closed()
     assert no_traceback(server.stdout, server.stderr)
+    logged = log_file.read_text(encoding="utf-8")
+    assert re.search(r"^\S+ Server: Hai client!$", logged, re.MULTILINE)
+    assert re.search(r"^\S+ \* server stopped$", logged, re.MULTILINE)
 
 
 def test_unreachable_server_is_shown_in_the_client_window(
