@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.loadgen import LoadGenerator, Result, Scenario
-from benchmarks.servers import TCPCHAT, TWISTED, ServerKind, ServerProcess, tcpchat_from
+from benchmarks.servers import LIBRARY, TCPCHAT, TWISTED, ServerKind, ServerProcess, tcpchat_from
 
 SCENARIOS = {
     "a": Scenario("a", 2, 1, 10_000, 1, "2 clients, 1 sender x 10,000, one in flight"),
@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--svg", metavar="FILE", help="draw the scaling curve here")
     parser.add_argument("--repeats", type=int, help="runs per server and scenario (3; full: 5)")
     parser.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIOS)}")
-    parser.add_argument("--servers", default="tcpchat,twisted", help="comma-separated")
+    parser.add_argument(
+        "--servers", help="comma-separated: tcpchat, twisted, library (quick: the first two)"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to separate cores")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run, at most")
     parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
@@ -154,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = args.scenarios.split(",") if args.scenarios else QUICK if args.quick else FULL
     repeats = args.repeats or (3 if args.quick else 5)
-    kinds = [{"tcpchat": TCPCHAT, "twisted": TWISTED}[name] for name in args.servers.split(",")]
+    known = {kind.name: kind for kind in (TCPCHAT, TWISTED, LIBRARY)}
+    default = "tcpchat,twisted" if args.quick else "tcpchat,twisted,library"
+    kinds = [known[name] for name in (args.servers or default).split(",")]
     if args.before:
         kinds.append(tcpchat_from(Path(args.before), "before"))
     started = time.monotonic()

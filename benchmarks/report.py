@@ -121,7 +121,7 @@ def goals(summary: dict[str, Any]) -> Goals:
 
 # -- the scaling plot -------------------------------------------------------
 
-_COLOURS = {"tcpchat": "#1f77b4", "twisted": "#d62728", "before": "#999999"}
+_COLOURS = {"tcpchat": "#1f77b4", "twisted": "#d62728", "library": "#2ca02c", "before": "#999999"}
 _PANELS = (
     ("deliveries_per_s", "deliveries/s (millions)", 1e-6),
     ("peak_rss_mib", "server peak RSS (MiB)", 1.0),
@@ -186,8 +186,9 @@ def _panel(
             f'<text x="{x0 - 4}" y="{y(value) + 4:.1f}" text-anchor="end">{value:.3g}</text>'
         )
     for clients, _ in next(iter(series.values()), []):
+        name = f"{clients // 1000}k" if clients >= 1000 else str(clients)
         out.append(
-            f'<text x="{x(clients):.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{clients}</text>'
+            f'<text x="{x(clients):.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{name}</text>'
         )
     for server, line in series.items():
         points = " ".join(f"{x(c):.1f},{y(v):.1f}" for c, v in line)

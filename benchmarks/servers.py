@@ -41,8 +41,14 @@ def _twisted(host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "benchmarks.twisted_chat", "--host", host, "--port", str(port)]
 
 
+def _library(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.library_server", "--host", host, "--port", str(port)]
+
+
 TCPCHAT = ServerKind("tcpchat", _tcpchat)
 TWISTED = ServerKind("twisted", _twisted)
+LIBRARY = ServerKind("library", _library)
+"""tcpchat's ChatServer without the console (see :mod:`benchmarks.library_server`)."""
 
 
 def tcpchat_from(root: Path, name: str) -> ServerKind:
