@@ -228,7 +228,10 @@ class ChatWindow:
             for event in batch:
                 lines.append(self.line_for(event))
                 self.on_event(event)
-            self.transcript.add(lines)
+            # Lines that the events still waiting will push out of the transcript
+            # need no drawing: under a flood this is what lets the window catch up.
+            if self._inbox.qsize() < self.transcript.max_lines:
+                self.transcript.add(lines)
             self._log(lines)
             self.after_batch()
         if not self.closed:  # on_event may have closed the window

@@ -18,7 +18,7 @@ from harness import RawPeer
 
 from tcpchat import events
 from tcpchat.gui import i18n
-from tcpchat.gui.base import Status
+from tcpchat.gui.base import ChatWindow, Status
 from tcpchat.gui.client_window import ClientWindow
 from tcpchat.gui.server_window import ServerWindow
 from tcpchat.gui.transcript import Line
@@ -189,7 +189,7 @@ def test_a_flood_keeps_the_transcript_bounded(
 def test_each_tick_renders_a_bounded_batch(
     make_server_window: MakeServerWindow, tk_root: RecordingTk
 ) -> None:
-    window = make_server_window(start=False)
+    window = make_server_window(start=False, max_lines=10 * ChatWindow.batch_limit)
     batches: list[int] = []
     add = window.transcript.add
 
@@ -204,6 +204,26 @@ def test_each_tick_renders_a_bounded_batch(
     pump_until(tk_root, transcript_has(window, f"peer: line {total - 1}"), "every line")
     assert max(batches) == window.batch_limit
     assert sum(batches) >= total
+
+
+def test_a_backlog_longer_than_the_transcript_is_not_all_drawn(
+    make_server_window: MakeServerWindow, tk_root: RecordingTk, console: io.StringIO
+) -> None:
+    window = make_server_window(start=False, max_lines=100)
+    drawn: list[str] = []
+    add = window.transcript.add
+
+    def counting_add(lines: list[Line]) -> None:
+        drawn.extend(line.text for line in lines)
+        add(lines)
+
+    window.transcript.add = counting_add  # type: ignore[method-assign]
+    post_from_thread(window, 5000)
+    window.start()
+    pump_until(tk_root, transcript_has(window, "peer: line 4999"), "the last line")
+    assert len(drawn) < 5000  # what would have scrolled away at once was skipped
+    assert [line.split("  ", 1)[1] for line in window.transcript.lines()][-100:] == drawn[-100:]
+    assert console.getvalue().count("] peer: line ") == 5000  # but every line is logged
 
 
 # -- status, roster and closing -----------------------------------------------------------
