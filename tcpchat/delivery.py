@@ -26,12 +26,13 @@ reader thread that made it, which saves the hand-over to the fan-out thread.
 
 What does not fit into a client's socket buffer goes to that connection's
 **writer thread**, which may block on it: a client that stops reading only
-blocks its own writer.  The writer sends the backlog with ``sendall``, then
-makes the connection idle again and sleeps on its *bell* (a lock used as a
-one-shot semaphore).  When the log has grown ``max_backlog_bytes`` past a
-client's cursor, the client is dropped and the log is trimmed, so memory
-stays bounded.  The writer also says goodbye: it sends what is left when a
-connection closes, then half-closes and lingers.
+blocks its own writer.  The writer is started the first time a client needs
+one, so a client that keeps up costs one thread (its reader), not two.  It
+sends the backlog with ``sendall``, then makes the connection idle again and
+sleeps on its *bell* (a lock used as a one-shot semaphore).  When the log has
+grown ``max_backlog_bytes`` past a client's cursor, the client is dropped and
+the log is trimmed, so memory stays bounded.  The writer also says goodbye:
+it sends what is left when a connection closes, then half-closes and lingers.
 
 Threads are woken only after the lock is released: a thread woken while the
 lock is held would at once have to wait for it again (a lock convoy).
@@ -57,7 +58,7 @@ class Connection:
 
     __slots__ = (
         *("sock", "peer", "cursor", "private", "leftover", "closing", "final", "abort"),
-        *("bell", "peer_closed", "reader", "writer"),
+        *("bell", "peer_closed", "done", "reader", "writer"),
     )
 
     def __init__(self, sock: socket.socket, peer: str) -> None:
@@ -73,8 +74,9 @@ class Connection:
         """Held while the writer may sleep on it; released ("rung") to wake it."""
         self.bell.acquire()
         self.peer_closed = threading.Event()
+        self.done = threading.Event()  # closed, and nothing more will be sent
         self.reader: threading.Thread
-        self.writer: threading.Thread
+        self.writer: threading.Thread | None = None  # started when first needed
 
 
 Claimed = Tuple[Connection, bytes]
@@ -126,9 +128,10 @@ class Delivery:
     # -- what the server asks for (under the lock) --------------------------
 
     def add(self, connection: Connection) -> None:
-        """Track *connection* from the end of the log on."""
+        """Track *connection* from the end of the log on (idle: nothing to send yet)."""
         connection.cursor = self._log_base + len(self._log)
         self.connections.add(connection)
+        self._idle.add(connection)
 
     def broadcast(self, line: bytes) -> None:
         self._batch.append(line)
@@ -147,9 +150,9 @@ class Delivery:
         self.connections.discard(connection)
         if not abort:
             connection.final = self._take_output(connection)
-        if connection in self._idle:  # its writer sleeps: wake it to hang up
+        if connection in self._idle:  # nobody is sending to it: its writer hangs up
             self._idle.discard(connection)
-            self._to_ring.append(connection)
+            self._hand_to_writer(connection)
 
     def stop(self) -> None:
         """Let the fan-out thread end once it has nothing left to send."""
@@ -250,13 +253,29 @@ class Delivery:
             self._drop(connection, describe(error))
         connection.leftover = leftover
         if leftover or connection.closing:
-            self._to_ring.append(connection)
+            self._hand_to_writer(connection)
         else:
             self._idle.add(connection)
             if connection.private or connection.cursor < self._log_base + len(self._log):
                 self._fanout_due = True  # it got more while being served
 
     # -- the writer threads --------------------------------------------------
+
+    def _hand_to_writer(self, connection: Connection) -> None:
+        """Have *connection*'s writer send its backlog or goodbye (it is not sending now).
+
+        The writer thread is started the first time it is needed: most
+        clients keep up and never need one.  A connection aborted before it
+        ever needed one is just shut down.
+        """
+        if connection.writer is not None:
+            self._to_ring.append(connection)  # it sleeps on its bell
+        elif connection.closing and connection.abort:
+            shutdown(connection.sock, socket.SHUT_RDWR)
+            connection.done.set()
+        else:
+            name = f"tcpchat-writer {connection.peer}"
+            connection.writer = start_thread(self.write_loop, name, connection)
 
     def write_loop(self, connection: Connection) -> None:
         """A connection's writer: backlogs and goodbyes (runs on its own thread)."""
@@ -281,6 +300,7 @@ class Delivery:
                 shutdown(connection.sock, socket.SHUT_WR)
                 connection.peer_closed.wait(self.linger_seconds)
             shutdown(connection.sock, socket.SHUT_RDWR)
+            connection.done.set()
 
     def _next_output(self, connection: Connection) -> tuple[list[bytes], bool]:
         """Sleep until *connection* has a backlog or is closing; take the output.
@@ -292,7 +312,8 @@ class Delivery:
         while True:
             with self._lock:
                 if connection.closing:
-                    return [connection.leftover, *connection.final], True
+                    final = [] if connection.abort else [connection.leftover, *connection.final]
+                    return final, True
                 chunks = self._take_output(connection)
                 if chunks:
                     return chunks, False

@@ -4,8 +4,8 @@ Design
 ------
 One *accept thread* admits connections.  Each connection gets a *reader
 thread*, which turns bytes into lines (:class:`tcpchat.protocol.LineBuffer`)
-and lines into actions (:class:`tcpchat.room.ChatRoom`), and a *writer
-thread* for the times a send has to wait.  Every change of state (a line
+and lines into actions (:class:`tcpchat.room.ChatRoom`), and, once a send
+has to wait or the connection closes, a *writer thread*.  Every change of state (a line
 read, a client arriving or leaving, the operator chatting) happens under one
 lock, which is what makes the order of the chat total.
 
@@ -21,9 +21,10 @@ the order things happened, so a slow observer never stalls the chat; it
 wakes at most once per :attr:`ChatServer.event_tick_seconds` and then tells
 them everything since.
 
-Trade-offs: two threads per client are simple to read and let the kernel do
-the blocking, at the price of one small stack each; the single lock makes
-the order total but serialises the (short) work of parsing commands.
+Trade-offs: a thread per client (two for one that fell behind) is simple to
+read and lets the kernel do the blocking, at the price of one small stack
+each; the single lock makes the order total but serialises the (short) work
+of parsing commands.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ class ChatServer:
             sock.close()
         self._delivery.join()
         for connection in list(self._alive):
-            connection.writer.join(self.linger_seconds)
+            connection.done.wait(self.linger_seconds)
             shutdown(connection.sock, socket.SHUT_RDWR)
             connection.reader.join()
         self._post(events.Stopped())
@@ -219,9 +220,6 @@ class ChatServer:
             self._delivery.add(connection)
             self._alive.add(connection)
             self._apply(self._room.connect(connection))
-            connection.writer = start_thread(
-                self._delivery.write_loop, f"tcpchat-writer {peer}", connection
-            )
             connection.reader = start_thread(self._read_loop, f"tcpchat-reader {peer}", connection)
 
     def _refuse(self, sock: socket.socket, notice: str) -> None:
@@ -254,7 +252,9 @@ class ChatServer:
         connection.peer_closed.set()
         with self._changing():
             self._close(connection, reason, abort=reason != "connection closed")
-        connection.writer.join()
+        connection.done.wait()  # the writer has said goodbye, if there was one to say
+        if connection.writer is not None:
+            connection.writer.join()
         connection.sock.close()
         with self._lock:
             self._alive.discard(connection)
