@@ -169,8 +169,7 @@ class Delivery:
         :attr:`small_fanout` clients are idle, they are claimed for the
         reader to send to itself, the sender first.
         """
-        self._flush_batch()
-        if self.log_bytes() > 2 * self.max_backlog_bytes:
+        if self._flush_batch() and self.log_bytes() > 2 * self.max_backlog_bytes:
             self._trim()
         to_ring, self._to_ring = self._to_ring, []
         claimed: list[Claimed] = []
@@ -243,7 +242,7 @@ class Delivery:
                 claimed.append((connection, shared[cursor]))
         for connection, _ in claimed:
             self._idle.discard(connection)
-        if first is not None:
+        if first is not None and len(claimed) > 1 and claimed[0][0] is not first:
             claimed.sort(key=lambda item: item[0] is not first)  # stable: the rest keep order
         return claimed
 
@@ -337,10 +336,10 @@ class Delivery:
         connection.cursor = base + len(self._log)
         return chunks
 
-    def _flush_batch(self) -> None:
-        """Append the pending broadcasts to the log as one entry."""
+    def _flush_batch(self) -> bool:
+        """Append the pending broadcasts to the log as one entry; False if there were none."""
         if not self._batch:
-            return
+            return False
         entry = b"".join(self._batch)
         self._batch.clear()
         self._log.append(entry)
@@ -348,6 +347,7 @@ class Delivery:
         self._log_end += len(entry)
         if self._idle:
             self._fanout_due = True
+        return True
 
     def _offset_of(self, cursor: int) -> int:
         """Byte offset of the log entry at absolute index *cursor*."""
