@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import tkinter as tk
 from tkinter import ttk
-from typing import Any, Sequence
+from typing import Any, Callable, Optional
 
 from tcpchat import events
 from tcpchat.client import ChatClient
@@ -13,6 +13,10 @@ from tcpchat.errors import ChatError, format_address
 from tcpchat.gui.base import ChatWindow, Status
 from tcpchat.gui.i18n import _
 from tcpchat.gui.transcript import Line, Style
+
+ClientFactory = Callable[[Optional[str]], ChatClient]
+"""Makes the ChatClient for one attempt, given the nickname to ask for (TLS,
+password and log file are the factory's business: see :mod:`tcpchat.gui.launch`)."""
 
 
 class ClientWindow(ChatWindow):
@@ -42,7 +46,7 @@ class ClientWindow(ChatWindow):
         *,
         nick: str | None = None,
         reconnect: bool = False,
-        observers: Sequence[events.Observer] = (),
+        new_client: ClientFactory | None = None,
         **options: Any,
     ) -> None:
         super().__init__(root, **options)
@@ -52,7 +56,7 @@ class ClientWindow(ChatWindow):
         self.auto_reconnect = reconnect
         self.client: ChatClient | None = None
         self._nick = nick
-        self._observers = tuple(observers)
+        self._new_client = new_client or (lambda nick: ChatClient(host, port, nick=nick))
         self._connector: threading.Thread | None = None
         self._failures = 0  # in a row, for the back-off
         self._retry_job: str | None = None
@@ -74,10 +78,8 @@ class ClientWindow(ChatWindow):
         if self.status in (Status.STARTING, Status.CONNECTED) and self.client is not None:
             return  # an attempt is under way, or we are connected
         self._release_client()
-        client = ChatClient(self.host, self.port, nick=self._nick)
+        client = self._new_client(self._nick)
         client.add_observer(self.post)  # post() only queues: see the thread rule
-        for observer in self._observers:
-            client.add_observer(observer)
         self.client = client
         self._connector = threading.Thread(
             target=self._connect_in_background, args=(client,), name="tcpchat-connect"

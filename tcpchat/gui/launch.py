@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from tcpchat import events
+from tcpchat.client import ChatClient
 from tcpchat.console import TranscriptFile
 from tcpchat.gui import i18n
 
@@ -45,17 +45,17 @@ def run_window(args: argparse.Namespace) -> int:
     except NoDisplay as exc:
         print(f"tcpchat: {exc}", file=sys.stderr, flush=True)
         return EXIT_NO_DISPLAY
+    window: ChatWindow | None = None
+    transcript: TranscriptFile | None = None
     try:
         transcript = _transcript_file(args)
-    except BaseException:
-        root.destroy()
-        raise
-    observers: list[events.Observer] = [transcript] if transcript else []
-    window = _make_window(root, args, observers)
-    try:
+        window = _make_window(root, args, transcript)
         window.start()  # a server that cannot listen raises ChatError here
     except BaseException:
-        window.close()
+        if window is not None:
+            window.close()
+        else:
+            root.destroy()
         raise
     _close_on_signals(window)
     try:
@@ -98,26 +98,36 @@ def open_root() -> tk.Tk:
 
 
 def _make_window(
-    root: tk.Tk, args: argparse.Namespace, observers: list[events.Observer]
+    root: tk.Tk, args: argparse.Namespace, transcript: TranscriptFile | None
 ) -> ChatWindow:
+    """The window for *args*, its core built by the command line's own helpers."""
+    from tcpchat import cli
+
     if args.command == "server":
-        from tcpchat.cli import make_server
         from tcpchat.gui.server_window import ServerWindow
 
-        server = make_server(args)
-        for observer in observers:
-            server.add_observer(observer)
+        server = cli.make_server(args)  # TLS, password and limits included
+        if transcript:
+            server.add_observer(transcript)
         return ServerWindow(root, server)
     from tcpchat.gui.client_window import ClientWindow
 
+    security = cli.client_security(args)  # --tls, --cafile, --password
+
+    def new_client(nick: str | None) -> ChatClient:
+        client = ChatClient(args.host, args.port, nick=nick, **security)
+        if transcript:
+            client.add_observer(transcript)
+        return client
+
     return ClientWindow(
-        root, args.host, args.port, nick=args.nick, reconnect=args.reconnect, observers=observers
+        root, args.host, args.port, nick=args.nick, reconnect=args.reconnect, new_client=new_client
     )
 
 
 def _transcript_file(args: argparse.Namespace) -> TranscriptFile | None:
     """``--log-file``: the same transcript file the headless mode writes."""
-    return TranscriptFile(args.log_file) if args.log_file else None
+    return TranscriptFile(args.log_file, errors=sys.stderr) if args.log_file else None
 
 
 def _close_on_signals(window: ChatWindow) -> None:

@@ -98,6 +98,33 @@ def test_server_window_typed_text_reaches_a_raw_peer(
     assert re.search(r"^\S+ \* server stopped$", logged, re.MULTILINE)
 
 
+def test_client_window_uses_tls_and_the_password(
+    start_process: StartProcess, address: tuple[str, int], tmp_path: Path
+) -> None:
+    """--cafile and --password reach the window's client (a TLS door step echoes)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hardening"))
+    try:
+        from hardening_helpers import door_step, make_certificate
+    finally:
+        sys.path.pop(0)
+    from tcpchat.gate import Gate
+    from tcpchat.tls import server_context
+
+    certificate = make_certificate(tmp_path, address[0])
+    gate = Gate(tls=server_context(*certificate), password="s3cret")
+    with door_step(gate, address[0]) as door:
+        client = start_process(
+            window_args("client", door.address, "--cafile", certificate[0], "--password", "s3cret"),
+            name="client",
+        )
+        client.wait_for_output(r"\* password accepted$")
+        client.wait_for_output(r"\* welcome$")
+        type_into(find_window(title("client", door.address)), "over TLS")
+        client.wait_for_output(r"\] echo: over TLS$")
+        assert client.stop() == 0
+    assert no_traceback(client.stdout, client.stderr)
+
+
 def test_unreachable_server_is_shown_in_the_client_window(
     start_process: StartProcess, address: tuple[str, int], artifacts_dir: Path
 ) -> None:
