@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 
 from tcpchat import events
 from tcpchat.client import ChatClient
+from tcpchat.console import RETRY_DELAYS
 from tcpchat.errors import ChatError, format_address
 from tcpchat.gui.base import ChatWindow, Status
 from tcpchat.gui.i18n import _
@@ -35,8 +36,8 @@ class ClientWindow(ChatWindow):
     is scheduled with ``after()``, each wait longer than the last.
     """
 
-    retry_delays = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-    """Seconds before each automatic retry; the last repeats."""
+    retry_delays = RETRY_DELAYS
+    """Seconds before each automatic retry, as in the terminal client; the last repeats."""
 
     def __init__(
         self,
@@ -125,7 +126,9 @@ class ClientWindow(ChatWindow):
                 self.set_status(Status.DISCONNECTED, reason)
             self.set_sending(False)
             self.reconnect_button.grid()
-            if self.auto_reconnect and not event.expected:
+            # A refusal (wrong password, TLS only) would only be refused again.
+            refused = self.client is not None and bool(self.client.refusal)
+            if self.auto_reconnect and not event.expected and not refused:
                 self._schedule_retry()
 
     def shutdown(self) -> None:

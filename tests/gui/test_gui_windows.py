@@ -17,6 +17,7 @@ from gui_helpers import RecordingTk, pump_until
 from harness import RawPeer
 
 from tcpchat import events
+from tcpchat.client import ChatClient
 from tcpchat.gui import i18n
 from tcpchat.gui.base import ChatWindow, Status
 from tcpchat.gui.client_window import ClientWindow
@@ -341,6 +342,32 @@ def test_reconnect_option_retries_until_the_server_is_back(
     pump_until(tk_root, lambda: "retrying in 0.05 s" in window.status_text, "a retry")
     with ChatServer(*address):
         pump_until(tk_root, lambda: window.status is Status.CONNECTED, "reconnected")
+        window.close()
+
+
+def test_a_refused_password_is_shown_and_not_retried(
+    tk_root: RecordingTk,
+    address: tuple[str, int],
+    console: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ClientWindow, "retry_delays", (0.05,))
+    with socket.create_server(address) as listener:
+        window = ClientWindow(
+            tk_root,
+            *address,
+            reconnect=True,
+            new_client=lambda nick: ChatClient(*address, nick=nick, password="guess"),
+            console=console,
+        )
+        window.start()
+        connection, _ = listener.accept()
+        with connection, connection.makefile("rb") as lines:
+            assert lines.readline() == b"/pass guess\n"
+            connection.sendall(b"* error: wrong password; closing\n")
+        pump_until(tk_root, lambda: window.status is Status.DISCONNECTED, "the refusal")
+        assert "refused: wrong password" in window.status_text
+        assert "retrying" not in window.status_text
         window.close()
 
 
