@@ -63,6 +63,14 @@ class ChatWindow:
     """How soon it looks again after a full batch (more is waiting)."""
     batch_limit = 1000
     """Most events rendered per tick: bounds the time a tick can take (see docs/gui.md)."""
+    max_waiting = 20_000
+    """Most chat messages waiting in the inbox; beyond it they are counted, not kept.
+
+    A peer can send faster than any window draws.  Past this many waiting
+    messages (ten times what the transcript shows) new chat is skipped and the
+    window says how much, so a flood costs bounded memory; notices and status
+    changes are always kept.
+    """
 
     def __init__(
         self,
@@ -74,6 +82,11 @@ class ChatWindow:
         self.root = root
         self.closed = False
         self._inbox: queue.SimpleQueue[events.Event] = queue.SimpleQueue()
+        # Chat not queued because the inbox was full (see max_waiting): the core's
+        # thread only counts up, the Tk thread only remembers what it reported, so
+        # neither overwrites the other's number.
+        self._skipped = 0
+        self._skipped_reported = 0
         self._close_requested = False
         self._poll_job: str | None = None
         self._console = ConsolePrinter(console or sys.stdout)  # default: stdout at the time
@@ -137,6 +150,9 @@ class ChatWindow:
 
     def post(self, event: events.Event) -> None:
         """Hand *event* to the window; the one thing a core thread may do with it."""
+        if isinstance(event, events.Message) and self._inbox.qsize() >= self.max_waiting:
+            self._skipped += 1
+            return
         self._inbox.put(event)
 
     def request_close(self) -> None:
@@ -223,6 +239,10 @@ class ChatWindow:
             self.close()
             return
         batch = self._take(self.batch_limit)
+        skipped = self._skipped - self._skipped_reported
+        self._skipped_reported += skipped
+        if skipped:
+            batch.append(events.Error(f"{skipped} messages not shown: the window fell behind"))
         if batch:
             lines = []
             for event in batch:

@@ -187,6 +187,25 @@ def test_a_flood_keeps_the_transcript_bounded(
     assert window.transcript.lines()[0].endswith("peer: line 4900")
 
 
+def test_a_flood_faster_than_the_window_costs_bounded_memory_and_is_reported(
+    make_server_window: MakeServerWindow, tk_root: RecordingTk
+) -> None:
+    window = make_server_window(start=False, max_lines=100)
+    window.max_waiting = 1000
+    post_from_thread(window, 5000)  # before the first tick: nothing drains meanwhile
+    assert window._inbox.qsize() == 1000
+    window.post(events.Notice("still kept"))  # notices are never skipped
+    window.start()
+    pump_until(
+        tk_root,
+        transcript_has(window, "4000 messages not shown: the window fell behind"),
+        "the skip notice",
+    )
+    pump_until(tk_root, transcript_has(window, "still kept"), "the notice")
+    assert transcript_has(window, "peer: line 999")()
+    assert not transcript_has(window, "peer: line 1000")()
+
+
 def test_each_tick_renders_a_bounded_batch(
     make_server_window: MakeServerWindow, tk_root: RecordingTk
 ) -> None:
