@@ -10,8 +10,11 @@ order, and one thread per client that keeps up.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import struct
 import threading
+import time
 
 import pytest
 from harness import RawPeer
@@ -135,3 +138,56 @@ def test_a_socket_that_cannot_skip_blocking_leaves_everything_to_its_writer() ->
     finally:
         wrapped.close()
         right.close()
+
+
+def test_clients_coming_and_going_during_a_flood_leave_no_thread(
+    address: tuple[str, int],
+) -> None:
+    """Quits, closes and resets while lines fly: every hand-over path, then a clean stop."""
+    before = set(threading.enumerate())
+
+    class QuickToHangUp(ChatServer):
+        linger_seconds = 0.2  # the slow drainers never close: do not wait long for them
+
+    chat = QuickToHangUp(*address, max_backlog_bytes=128 * 1024)
+    chat.start()
+    stop_at = time.monotonic() + 1.5
+    peers: list[socket.socket] = []
+
+    def drain(sock: socket.socket, slow: bool) -> None:
+        sock.settimeout(0.1)
+        with contextlib.suppress(OSError):
+            while time.monotonic() < stop_at:
+                with contextlib.suppress(socket.timeout):
+                    if slow:
+                        time.sleep(0.02)  # falls behind: its writer takes over, or it is dropped
+                    if not sock.recv(512 if slow else 65536):
+                        return
+
+    def join(number: int) -> None:
+        sock = socket.create_connection(chat.address)
+        peers.append(sock)
+        threading.Thread(target=drain, args=(sock, number % 5 == 0), daemon=True).start()
+
+    for number in range(30):
+        join(number)
+    flood = b"".join(b"line %d of a flood, long enough to fill buffers\n" % n for n in range(200))
+    number = 30
+    while time.monotonic() < stop_at:
+        with contextlib.suppress(OSError):
+            peers[1].sendall(flood)
+            victim = peers[2 + number % (len(peers) - 2)]
+            if number % 3 == 0:
+                victim.sendall(b"/quit\n")
+            elif number % 3 == 1:  # reset: close at once, unread data and all
+                victim.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                victim.close()
+            else:
+                victim.close()
+        join(number)
+        chat.say(f"operator {number}")
+        number += 1
+    chat.stop()
+    for sock in peers:
+        sock.close()
+    assert not [t for t in set(threading.enumerate()) - before if t.name.startswith("tcpchat")]
