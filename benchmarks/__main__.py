@@ -9,10 +9,12 @@ noise from a shared machine falls on both; the table shows medians.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import sys
@@ -161,6 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [known[name] for name in (args.servers or default).split(",")]
     if args.before:
         kinds.append(tcpchat_from(Path(args.before), "before"))
+    if args.profile and shutil.which("py-spy") is None:
+        parser.error("--profile needs py-spy (pip install py-spy)")
+    if TWISTED in kinds and importlib.util.find_spec("twisted") is None:
+        print(
+            "benchmarks: Twisted is not installed (pip install 'tcpchat[bench]'); "
+            "--servers tcpchat,library runs without it",
+            file=sys.stderr,
+        )
+        return 2
     started = time.monotonic()
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for repeat in range(repeats):
