@@ -84,6 +84,10 @@ class Listener:
         with self.changed:
             return self.changed.wait_for(lambda: line in self.lines, timeout)
 
+    def wait_for_ending(self, end: str, timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: any(x.endswith(end) for x in self.lines), timeout)
+
     def send(self, text: str) -> None:
         self.sock.sendall(text.encode() + b"\n")
 
@@ -217,6 +221,11 @@ def _soak(server: ChatProcess, host: str, rng: random.Random, report: Report) ->
     talkers = [Listener(host) for _ in range(report.chatters)]
     for number, talker in enumerate(talkers):
         talker.send(f"/nick w{number}")
+    # A connect() returns once the kernel has queued the connection, which may be
+    # well before the server admits it: chat only once everyone is in the room.
+    for number, talker in enumerate(talkers):
+        if not talker.wait_for_ending(f" is now w{number}", 60):
+            report.problems.append(f"chatter w{number} was never admitted")
     sent: dict[int, int] = dict.fromkeys(range(len(talkers)), 0)
     stop = threading.Event()
     lock = threading.Lock()
