@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import select
 import selectors
 import socket
+import sys
 import threading
 import time
 
@@ -346,6 +348,7 @@ class ChatServer:
         A thread wake-up costs more than printing a line, so under load the
         observers get events in batches rather than the thread waking for each.
         """
+        _lower_priority()  # observers are for people: the chat itself goes first
         while True:
             batches = [self._events.get()]
             time.sleep(self.event_tick_seconds)  # let more gather
@@ -384,6 +387,18 @@ class _Change:
 
     def __exit__(self, *exc_info: object) -> None:
         self.server._end_change(self.sender)
+
+
+def _lower_priority() -> None:
+    """Give the calling thread the lowest CPU priority, where a thread can have its own.
+
+    On Linux a thread has its own nice value, so when a reader and the event
+    thread both want the CPU, the reader gets it.  Elsewhere ``setpriority``
+    would renice the whole process (or another one), so nothing is done.
+    """
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _to_event(action: Action, room: ChatRoom) -> events.Event:
