@@ -46,6 +46,7 @@ import threading
 from typing import Callable, ContextManager, List, Tuple
 
 from tcpchat.errors import describe
+from tcpchat.streams import Stream
 
 THREAD_STACK_BYTES = 256 * 1024
 """Stack for each connection thread: enough for this code, small for thousands."""
@@ -61,7 +62,7 @@ class Connection:
         *("bell", "peer_closed", "done", "reader", "writer"),
     )
 
-    def __init__(self, sock: socket.socket, peer: str) -> None:
+    def __init__(self, sock: Stream, peer: str) -> None:
         self.sock = sock
         self.peer = peer
         self.cursor = 0  # index of the next log entry to send
@@ -370,7 +371,7 @@ class Delivery:
         self._log_base = keep_from
 
 
-def send_some(sock: socket.socket, data: bytes) -> tuple[bytes, OSError | None]:
+def send_some(sock: Stream, data: bytes) -> tuple[bytes, OSError | None]:
     """Send what fits in *sock*'s buffer now; return what is left, and any error.
 
     Only a plain socket on a system with ``MSG_DONTWAIT`` can be asked not to
@@ -388,7 +389,7 @@ def send_some(sock: socket.socket, data: bytes) -> tuple[bytes, OSError | None]:
     return data[sent:], None
 
 
-def shutdown(sock: socket.socket, how: int) -> None:
+def shutdown(sock: Stream, how: int) -> None:
     with contextlib.suppress(OSError):  # already closed or never connected: nothing left to shut
         sock.shutdown(how)
 

@@ -36,6 +36,7 @@ import queue
 import select
 import selectors
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -43,7 +44,10 @@ import time
 from tcpchat import events, protocol
 from tcpchat.delivery import Connection, Delivery, shutdown, start_thread
 from tcpchat.errors import ChatError, describe, format_address
+from tcpchat.gate import Gate, Refused
+from tcpchat.guard import AddressCounter, ConnectionGuard, Limits, Verdict
 from tcpchat.room import Action, Broadcast, ChatRoom, Close, Joined, Left, Renamed, Reply, Said
+from tcpchat.streams import Stream, wait_readable
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,8 @@ class ChatServer:
     recv_bytes = 65536
     event_tick_seconds = 0.01
     """The event thread wakes at most this often, then tells the observers everything since."""
+    limits = Limits()
+    """Flood control, connections per address and deadlines: see :mod:`tcpchat.guard`."""
 
     def __init__(
         self,
@@ -78,6 +84,9 @@ class ChatServer:
         max_clients: int | None = None,
         max_line_bytes: int | None = None,
         max_backlog_bytes: int | None = None,
+        limits: Limits | None = None,
+        tls: ssl.SSLContext | None = None,
+        password: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -87,6 +96,12 @@ class ChatServer:
             self.max_line_bytes = max_line_bytes
         if max_backlog_bytes is not None:
             self.max_backlog_bytes = max_backlog_bytes
+        if limits is not None:
+            self.limits = limits
+        # TLS and the password are checked at the door, before joining: see tcpchat.gate.
+        self._gate = Gate(tls=tls, password=password, timeout=self.limits.handshake_seconds)
+        self._at_door: set[threading.Thread] = set()  # gate threads still running
+        self._per_address = AddressCounter(self.limits.max_connections_per_address)
         self._lock = threading.Lock()
         self._room = ChatRoom(operator_nick=operator_nick)
         self._delivery = Delivery(
@@ -159,6 +174,7 @@ class ChatServer:
             if self._stopping or not self._started:
                 return
             self._stopping = True
+            self._gate.abort()
             self._apply([Broadcast(SHUTDOWN_NOTICE)])
             for connection in list(self._delivery.connections):
                 self._close(connection)
@@ -170,6 +186,10 @@ class ChatServer:
         self._listener.close()
         for sock in self._wake_accept:
             sock.close()
+        with self._lock:
+            at_door = list(self._at_door)
+        for thread in at_door:
+            thread.join()
         self._delivery.join()
         for connection in list(self._alive):
             connection.done.wait(self.linger_seconds)
@@ -204,27 +224,61 @@ class ChatServer:
                         self._post(events.Error(f"cannot accept a connection: {describe(exc)}"))
                         self._wait_for_stop(0.1)  # back off instead of spinning
                         continue
-                    self._admit(sock, format_address(*address[:2]))
+                    self._admit(sock, address[0], format_address(*address[:2]))
 
     def _wait_for_stop(self, seconds: float) -> None:
         assert self._wake_accept is not None
         select.select([self._wake_accept[0]], [], [], seconds)
 
-    def _admit(self, sock: socket.socket, peer: str) -> None:
+    def _admit(self, sock: socket.socket, host: str, peer: str) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._changing():
-            if self._stopping or len(self._room) >= self.max_clients:
+            if self._stopping or len(self._room) + len(self._at_door) >= self.max_clients:
                 why = "server shutting down" if self._stopping else "server full"
                 self._refuse(sock, f"error: {why} ({self.max_clients} clients); try again later")
                 self._emit(events.Notice(f"refused {peer}: {why}"))
                 return
-            connection = Connection(sock, peer)
-            self._delivery.add(connection)
-            self._alive.add(connection)
-            self._apply(self._room.connect(connection))
-            connection.reader = start_thread(self._read_loop, f"tcpchat-reader {peer}", connection)
+            if not self._per_address.admit(host):
+                self._refuse(sock, self._per_address.refusal(host))
+                self._emit(events.Notice(f"refused {peer}: too many connections from {host}"))
+                return
+            if self._gate.needed:
+                gate = start_thread(self._open, f"tcpchat-gate {peer}", sock, host, peer)
+                self._at_door.add(gate)
+            else:
+                self._join(sock, host, peer)
+
+    def _open(self, sock: socket.socket, host: str, peer: str) -> None:
+        """A gate thread: TLS and the password (see :mod:`tcpchat.gate`), then join."""
+        stream: Stream | None = None
+        try:
+            stream, why = self._gate.open(sock), "server stopping"
+        except Refused as refusal:
+            why = str(refusal)
+        with self._changing():
+            self._at_door.discard(threading.current_thread())
+            if stream is not None and not self._stopping:
+                self._join(stream, host, peer)
+                return
+            self._per_address.release(host)
+            self._emit(events.Notice(f"refused {peer}: {why}"))
+        if stream is not None:
+            stream.close()
+
+    def _join(self, sock: Stream, host: str, peer: str) -> None:
+        """Give an admitted connection its nickname and reader (under the lock)."""
+        connection = Connection(sock, peer)
+        self._delivery.add(connection)
+        self._alive.add(connection)
+        self._apply(self._room.connect(connection))
+        connection.reader = start_thread(
+            self._read_loop, f"tcpchat-reader {peer}", connection, host
+        )
 
     def _refuse(self, sock: socket.socket, notice: str) -> None:
+        if self._gate.tls is not None:  # plain text would only garble a TLS handshake
+            sock.close()
+            return
         try:
             sock.settimeout(1.0)
             sock.sendall(protocol.encode_line(protocol.format_notice(notice)))
@@ -235,20 +289,31 @@ class ChatServer:
 
     # -- reading -----------------------------------------------------------
 
-    def _read_loop(self, connection: Connection) -> None:
+    def _read_loop(self, connection: Connection, host: str) -> None:
         buffer = protocol.LineBuffer(self.max_line_bytes)
+        guard = ConnectionGuard(self.limits)
         reason = "connection closed"
         try:
             while True:
+                # No deadline (None) unless a line is unfinished, or idle time counts.
+                timeout = None if connection.closing else guard.seconds_left()
+                if timeout is not None and not wait_readable(connection.sock, timeout):
+                    expired = guard.expired_reason()
+                    if expired is not None:
+                        with self._changing():
+                            self._expel(connection, expired)
+                    continue
                 data = connection.sock.recv(self.recv_bytes)
                 if not data:
                     break
                 if connection.closing:
                     continue  # lingering close: drain and ignore
                 frames = buffer.feed(data)
+                lines = sum(isinstance(frame, protocol.Line) for frame in frames)
+                guard.received(lines, buffer.pending_bytes > 0 or buffer.discarding)
                 if frames:
                     with self._changing(sender=connection):
-                        self._handle_frames(connection, frames)
+                        self._handle_frames(connection, frames, guard)
         except OSError as exc:
             reason = describe(exc)
         connection.peer_closed.set()
@@ -260,13 +325,24 @@ class ChatServer:
         connection.sock.close()
         with self._lock:
             self._alive.discard(connection)
+            self._per_address.release(host)
 
-    def _handle_frames(self, connection: Connection, frames: list[protocol.FrameEvent]) -> None:
+    def _handle_frames(
+        self, connection: Connection, frames: list[protocol.FrameEvent], guard: ConnectionGuard
+    ) -> None:
         for frame in frames:
             if connection not in self._room:
                 return  # it quit earlier in this same chunk
             if isinstance(frame, protocol.Line):
-                self._apply(self._room.receive(connection, frame.text))
+                verdict = guard.check_line()
+                if verdict is Verdict.PASS:
+                    self._apply(self._room.receive(connection, frame.text))
+                elif verdict is Verdict.WARN:
+                    self._apply([Reply(connection, protocol.format_notice(guard.flood.warning()))])
+                    nick = self._room.nick_of(connection)
+                    self._emit(events.Notice(f"discarding lines from {nick}: flooding"))
+                elif verdict is Verdict.DISCONNECT:
+                    self._expel(connection, guard.flood.disconnect_reason())
                 continue
             notice = (
                 f"error: line too long (over {frame.limit} bytes); it is discarded up to its end"
@@ -314,6 +390,11 @@ class ChatServer:
                 self._emit(events.Joined(action.nick, action.connection.peer))
             else:
                 self._emit(_to_event(action, self._room))
+
+    def _expel(self, connection: Connection, reason: str) -> None:
+        """Tell *connection* why it is being closed, then close it (under the lock)."""
+        self._apply([Reply(connection, protocol.format_notice(f"error: {reason}; closing"))])
+        self._close(connection, reason)
 
     def _log_bytes(self) -> int:
         """Bytes the shared log holds now (it stays under ``2 * max_backlog_bytes``)."""

@@ -12,6 +12,7 @@ from harness import RawPeer, assert_one_total_order, run_concurrently
 
 from tcpchat import events
 from tcpchat.errors import ChatError
+from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
 
 
@@ -47,7 +48,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def chat_server(address: tuple[str, int], recorder: Recorder) -> Iterator[ChatServer]:
-    server = ChatServer(*address)
+    server = ChatServer(*address, limits=Limits.unlimited())
     server.add_observer(recorder)
     server.start()
     yield server
@@ -92,7 +93,7 @@ def test_a_client_that_never_reads_is_dropped_and_does_not_delay_the_others(
     address: tuple[str, int], recorder: Recorder
 ) -> None:
     # Roomy enough that the two healthy peers never lag that far, even on a busy machine.
-    server = ChatServer(*address, max_backlog_bytes=512 * 1024)
+    server = ChatServer(*address, max_backlog_bytes=512 * 1024, limits=Limits.unlimited())
     server.add_observer(recorder)
     server.start()
     try:

@@ -21,6 +21,7 @@ from harness import RawPeer
 
 from tcpchat import delivery, events
 from tcpchat.delivery import Delivery
+from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
 
 
@@ -43,7 +44,9 @@ def test_a_slow_reader_is_handed_to_its_writer_and_back_without_loss(
         return left, error
 
     monkeypatch.setattr(delivery, "send_some", spy)
-    with ChatServer(*address, max_backlog_bytes=32 * 1024 * 1024) as chat:
+    with ChatServer(
+        *address, max_backlog_bytes=32 * 1024 * 1024, limits=Limits.unlimited()
+    ) as chat:
         slow = socket.socket()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.connect(chat.address)
@@ -102,7 +105,7 @@ def test_observers_get_every_event_in_order_despite_batching(address: tuple[str,
         if isinstance(event, events.Message) and event.text == "499":
             done.set()
 
-    with ChatServer(*address) as chat:
+    with ChatServer(*address, limits=Limits.unlimited()) as chat:
         chat.add_observer(observe)
         peer = connect(chat)
         peer.send_bytes(b"".join(b"%d\n" % n for n in range(500)))

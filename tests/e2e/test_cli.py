@@ -172,8 +172,17 @@ def test_quit_command_ends_the_client_with_exit_0(
     assert client.wait() == 0
 
 
+@pytest.fixture
+def unthrottled_server(address: tuple[str, int], start_process: Start) -> ChatProcess:
+    """A server with flood control off, for tests that send at full speed on purpose."""
+    args = ["server", "--headless", "--host", address[0], "--port", str(address[1])]
+    server = start_process([*args, "--max-lines-per-second", "0"], name="server")
+    server.wait_for_output("^listening on ")
+    return server
+
+
 def test_several_clients_at_full_speed_all_see_one_order(
-    server: ChatProcess, start_process: Start, address: tuple[str, int]
+    unthrottled_server: ChatProcess, start_process: Start, address: tuple[str, int]
 ) -> None:
     names = ["a", "b", "c"]
     clients = [start_process(client_args(address, "--nick", n), name=n) for n in names]
@@ -202,8 +211,9 @@ def _write_all(client: ChatProcess, text: str) -> None:
 
 
 def test_full_duplex_streams_both_ways_without_deadlock(
-    server: ChatProcess, start_process: Start, address: tuple[str, int]
+    unthrottled_server: ChatProcess, start_process: Start, address: tuple[str, int]
 ) -> None:
+    server = unthrottled_server
     client = start_process(client_args(address), name="client")
     client.wait_for_output(r"^\* welcome")
     count = 20_000
@@ -262,7 +272,7 @@ def test_a_reset_mid_line_shows_as_a_leave_on_the_console(
 
 
 def test_a_client_that_never_reads_does_not_delay_the_others(
-    server: ChatProcess, raw_peer: Callable[..., RawPeer], address: tuple[str, int]
+    unthrottled_server: ChatProcess, raw_peer: Callable[..., RawPeer], address: tuple[str, int]
 ) -> None:
     sleeper = socket.create_connection(address)  # connects and never reads
     talker, listener = raw_peer(), raw_peer()

@@ -25,11 +25,6 @@ from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
 from tcpchat.tls import client_context, server_context
 
-needs_wiring = pytest.mark.xfail(
-    reason="needs server wiring, see docs/hardening-wiring.md", strict=True
-)
-pytestmark = needs_wiring
-
 Start = Callable[..., ChatProcess]
 TIMEOUT = 15.0
 
