@@ -16,10 +16,9 @@ is full.  So a broadcast costs one append, a busy chat costs one send per
 client per batch of lines (not one thread wake-up per client per line), and
 a client that stops reading only blocks its own writer until it is dropped.
 
-Observers (see :mod:`tcpchat.events`) are called from one *event thread*, in
-the order things happened, so a slow observer never stalls the chat; it
-wakes at most once per :attr:`ChatServer.event_tick_seconds` and then tells
-them everything since.
+Observers (see :mod:`tcpchat.events`) are called from one *event thread*
+(:mod:`tcpchat.dispatch`), in the order things happened, so a slow observer
+never stalls the chat.
 
 Trade-offs: a thread per client (two for one that fell behind) is simple to
 read and lets the kernel do the blocking, at the price of one small stack
@@ -29,20 +28,16 @@ of parsing commands.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import queue
 import select
 import selectors
 import socket
 import ssl
-import sys
 import threading
-import time
 
 from tcpchat import events, protocol
 from tcpchat.delivery import Connection, Delivery, shutdown, start_thread
+from tcpchat.dispatch import EventDispatcher
 from tcpchat.errors import ChatError, describe, format_address
 from tcpchat.gate import Gate, Refused
 from tcpchat.guard import AddressCounter, ConnectionGuard, Limits, Verdict
@@ -70,8 +65,6 @@ class ChatServer:
     linger_seconds = 2.0
     """After the last byte to a closing client, how long to wait for its close."""
     recv_bytes = 65536
-    event_tick_seconds = 0.01
-    """The event thread wakes at most this often, then tells the observers everything since."""
     limits = Limits()
     """Flood control, connections per address and deadlines: see :mod:`tcpchat.guard`."""
 
@@ -115,10 +108,9 @@ class ChatServer:
         self._listener: socket.socket | None = None
         self._wake_accept: tuple[socket.socket, socket.socket] | None = None
         self._accept_thread = threading.Thread()
-        self._observers: list[events.Observer] = []
+        self._events = EventDispatcher()
+        self._observers = self._events.observers
         self._news: list[events.Event] = []  # for the observers once the lock is free
-        self._events: queue.SimpleQueue[list[events.Event] | None] = queue.SimpleQueue()
-        self._event_thread = threading.Thread()
         self._started = False
         self._stopping = False
 
@@ -157,7 +149,7 @@ class ChatServer:
             raise ChatError(f"cannot listen on {where}: {describe(exc)}") from exc
         self._started = True
         self._wake_accept = socket.socketpair()
-        self._event_thread = start_thread(self._dispatch_events, "tcpchat-events")
+        self._events.start()
         self._delivery.start()
         self._accept_thread = start_thread(self._accept_loop, "tcpchat-accept")
         self._post(events.Listening(*self.address))
@@ -196,8 +188,7 @@ class ChatServer:
             shutdown(connection.sock, socket.SHUT_RDWR)
             connection.reader.join()
         self._post(events.Stopped())
-        self._events.put(None)
-        self._event_thread.join()
+        self._events.stop()
 
     def __enter__(self) -> ChatServer:
         self.start()
@@ -371,7 +362,7 @@ class ChatServer:
             self._lock.release()
         self._delivery.hand_off(handoff)
         if news:
-            self._events.put(news)
+            self._events.post(news)
 
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
@@ -421,33 +412,7 @@ class ChatServer:
 
     def _post(self, event: events.Event) -> None:
         """Hand *event* to the observers now (outside the lock)."""
-        self._events.put([event])
-
-    def _dispatch_events(self) -> None:
-        """Call the observers, waking at most once per :attr:`event_tick_seconds`.
-
-        A thread wake-up costs more than printing a line, so under load the
-        observers get events in batches rather than the thread waking for each.
-        """
-        _lower_priority()  # observers are for people: the chat itself goes first
-        while True:
-            batches = [self._events.get()]
-            time.sleep(self.event_tick_seconds)  # let more gather
-            with contextlib.suppress(queue.Empty):
-                while batches[-1] is not None:
-                    batches.append(self._events.get_nowait())
-            for news in batches:
-                if news is None:
-                    return
-                for event in news:
-                    self._notify(event)
-
-    def _notify(self, event: events.Event) -> None:
-        for observer in self._observers:
-            try:
-                observer(event)
-            except Exception:  # an observer's bug must not stop the server
-                log.exception("observer %r failed on %r", observer, event)
+        self._events.post([event])
 
 
 class _Change:
@@ -468,18 +433,6 @@ class _Change:
 
     def __exit__(self, *exc_info: object) -> None:
         self.server._end_change(self.sender)
-
-
-def _lower_priority() -> None:
-    """Give the calling thread the lowest CPU priority, where a thread can have its own.
-
-    On Linux a thread has its own nice value, so when a reader and the event
-    thread both want the CPU, the reader gets it.  Elsewhere ``setpriority``
-    would renice the whole process (or another one), so nothing is done.
-    """
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _to_event(action: Action, room: ChatRoom) -> events.Event:
