@@ -175,10 +175,6 @@ def run_client(
     return session.run(stdin)
 
 
-RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-"""Seconds before each reconnection attempt, as in the client window; the last repeats."""
-
-
 class _ClientSession:
     """The headless client across reconnections: one :class:`ChatClient` at a time."""
 
