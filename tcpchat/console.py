@@ -141,8 +141,9 @@ def run_server(server: ChatServer, *, stdin: IO[str], stdout: IO[str]) -> int:
     stop = threading.Event()
     _on_stop_signals(stop.set)  # before "listening on": a signal may follow at once
     server.start()
-    printer.write(f"listening on {format_address(*server.address)}")
     _read_lines(stdin, server.say, lambda: None)  # end of input: keep serving
+    # Last, so that a watcher of this line finds the server complete, threads and all.
+    printer.write(f"listening on {format_address(*server.address)}")
     stop.wait()
     server.stop()
     return 0
