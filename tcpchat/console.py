@@ -132,6 +132,25 @@ def _read_lines(
     threading.Thread(target=loop, name="tcpchat-stdin", daemon=True).start()
 
 
+SIGNAL_CHECK_SECONDS = 0.25
+"""How often a waiting main thread wakes so that a signal's handler can run."""
+
+
+def wait_for(event: threading.Event, timeout: float | None = None) -> bool:
+    """``event.wait(timeout)`` that lets SIGINT/SIGTERM handlers run meanwhile.
+
+    CPython runs signal handlers on the main thread only, when it next runs
+    Python code.  If the kernel hands SIGTERM to another thread, a main thread
+    blocked in a plain ``wait()`` never wakes to run the handler and the
+    process ignores the signal; so the main thread waits in short slices.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = SIGNAL_CHECK_SECONDS if deadline is None else deadline - time.monotonic()
+        if event.wait(min(left, SIGNAL_CHECK_SECONDS)) or left <= 0:
+            return event.is_set()
+
+
 def run_server(server: ChatServer, *, stdin: IO[str], stdout: IO[str]) -> int:
     """Serve until SIGINT/SIGTERM; stdin lines are the operator's chat."""
     printer = ConsolePrinter(stdout)
@@ -144,7 +163,7 @@ def run_server(server: ChatServer, *, stdin: IO[str], stdout: IO[str]) -> int:
     _read_lines(stdin, server.say, lambda: None)  # end of input: keep serving
     # Last, so that a watcher of this line finds the server complete, threads and all.
     printer.write(f"listening on {format_address(*server.address)}")
-    stop.wait()
+    wait_for(stop)
     server.stop()
     return 0
 
@@ -210,7 +229,7 @@ class _ClientSession:
                 _read_lines(stdin, self.send, self.leave)
                 reading = True
             while not (self.leaving.is_set() or self.lost or self.expected):
-                self.wake.wait()
+                wait_for(self.wake)
                 self.wake.clear()
             self.nick = client.nick or self.nick  # ask for the same name next time
             client.close()
@@ -224,7 +243,7 @@ class _ClientSession:
             failures += 1
             what = f"connection lost: {self.lost}" if connected else self.lost
             self.printer.write(f"* {what}; reconnecting in {delay:g} s")
-            if self.leaving.wait(delay):
+            if wait_for(self.leaving, delay):
                 return 0
 
     def _attempt(self) -> bool:

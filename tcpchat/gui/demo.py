@@ -11,6 +11,7 @@ server sends its shutdown notice).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import re
 import signal
@@ -19,6 +20,7 @@ import sys
 import threading
 from typing import IO
 
+from tcpchat.console import SIGNAL_CHECK_SECONDS
 from tcpchat.gui.launch import EXIT_NO_DISPLAY, display_problem
 
 LISTENING = re.compile(r"\* listening on ")
@@ -87,7 +89,10 @@ def _wait_for_first_exit(windows: list[subprocess.Popen[str]]) -> None:
             target=lambda w=window: ended.put(w.wait()), name="tcpchat-demo-wait", daemon=True
         )
         waiter.start()  # daemon: it ends when its window does, which _stop() makes sure of
-    ended.get()
+    while True:  # in slices, so that a signal's handler gets to run (see console.wait_for)
+        with contextlib.suppress(queue.Empty):
+            ended.get(timeout=SIGNAL_CHECK_SECONDS)
+            return
 
 
 def _stop(window: subprocess.Popen[str]) -> None:
