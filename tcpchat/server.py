@@ -28,6 +28,7 @@ of parsing commands.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import selectors
@@ -223,21 +224,22 @@ class ChatServer:
 
     def _admit(self, sock: socket.socket, host: str, peer: str) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        refusal = ""
         with self._changing():
             if self._stopping or len(self._room) + len(self._at_door) >= self.max_clients:
                 why = "server shutting down" if self._stopping else "server full"
-                self._refuse(sock, f"error: {why} ({self.max_clients} clients); try again later")
+                refusal = f"error: {why} ({self.max_clients} clients); try again later"
                 self._emit(events.Notice(f"refused {peer}: {why}"))
-                return
-            if not self._per_address.admit(host):
-                self._refuse(sock, self._per_address.refusal(host))
+            elif not self._per_address.admit(host):
+                refusal = self._per_address.refusal(host)
                 self._emit(events.Notice(f"refused {peer}: too many connections from {host}"))
-                return
-            if self._gate.needed:
+            elif self._gate.needed:
                 gate = start_thread(self._open, f"tcpchat-gate {peer}", sock, host, peer)
                 self._at_door.add(gate)
             else:
                 self._join(sock, host, peer)
+        if refusal:
+            self._refuse(sock, refusal)  # outside the lock: it sends
 
     def _open(self, sock: socket.socket, host: str, peer: str) -> None:
         """A gate thread: TLS and the password (see :mod:`tcpchat.gate`), then join."""
@@ -267,15 +269,12 @@ class ChatServer:
         )
 
     def _refuse(self, sock: socket.socket, notice: str) -> None:
-        if self._gate.tls is not None:  # plain text would only garble a TLS handshake
-            sock.close()
-            return
-        try:
-            sock.settimeout(1.0)
-            sock.sendall(protocol.encode_line(protocol.format_notice(notice)))
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+        """Tell a turned-away connection why (in plain text only), then close it."""
+        if self._gate.tls is None:  # plain text would only garble a TLS handshake
+            with contextlib.suppress(OSError):  # it may already be gone: nothing to tell
+                sock.settimeout(1.0)
+                sock.sendall(protocol.encode_line(protocol.format_notice(notice)))
+                sock.shutdown(socket.SHUT_WR)
         sock.close()
 
     # -- reading -----------------------------------------------------------

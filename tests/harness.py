@@ -365,6 +365,13 @@ class RawPeer:
         self._reader.join(DEFAULT_TIMEOUT)
 
 
+def joined_peer(address: tuple[str, int]) -> RawPeer:
+    """A :class:`RawPeer` that the server has welcomed into the room."""
+    peer = RawPeer(*address)
+    peer.expect_line(r"^\* welcome, you are ")
+    return peer
+
+
 def no_traceback(*outputs: str) -> bool:
     """True if none of *outputs* holds a Python traceback."""
     return not any("Traceback (most recent call last)" in output for output in outputs)

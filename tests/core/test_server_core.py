@@ -8,7 +8,7 @@ import threading
 from typing import Callable, Iterator
 
 import pytest
-from harness import RawPeer, assert_one_total_order, run_concurrently
+from harness import RawPeer, assert_one_total_order, joined_peer, run_concurrently
 
 from tcpchat import events
 from tcpchat.errors import ChatError
@@ -56,9 +56,7 @@ def chat_server(address: tuple[str, int], recorder: Recorder) -> Iterator[ChatSe
 
 
 def connect(server: ChatServer) -> RawPeer:
-    peer = RawPeer(*server.address)
-    peer.expect_line(r"^\* welcome, you are ")
-    return peer
+    return joined_peer(server.address)
 
 
 def test_the_seeds_exchange_goes_both_ways(chat_server: ChatServer, recorder: Recorder) -> None:

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 import pytest
 from hardening_helpers import make_certificate
-from harness import ChatProcess, RawPeer, no_traceback
+from harness import ChatProcess, RawPeer, joined_peer, no_traceback
 
 from tcpchat import events, protocol
 from tcpchat.client import ChatClient
@@ -51,9 +51,7 @@ def serve(address: tuple[str, int]) -> Iterator[Callable[..., ChatServer]]:
 
 
 def joined(server: ChatServer) -> RawPeer:
-    peer = RawPeer(*server.address)
-    peer.expect_line(r"^\* welcome, you are ")
-    return peer
+    return joined_peer(server.address)
 
 
 def greeting_from(server: ChatServer, source: str) -> bytes:
