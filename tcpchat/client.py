@@ -18,14 +18,13 @@ threads share it.  With a password, ``/pass PASSWORD`` is the first line sent.
 from __future__ import annotations
 
 import collections
-import contextlib
 import socket
 import ssl
 import threading
 
 from tcpchat import events, protocol
 from tcpchat.errors import ChatError, describe, format_address
-from tcpchat.streams import Stream, TLSStream
+from tcpchat.streams import Stream, TLSStream, shutdown
 from tcpchat.tls import describe_tls_error
 
 _WELCOME = "welcome, you are "
@@ -159,7 +158,7 @@ class ChatClient:
             self._has_output.notify()
         self._writer.join()
         self._reader.join(self.close_timeout)
-        _shutdown(self._sock, socket.SHUT_RDWR)  # wake the reader if the server lingers
+        shutdown(self._sock, socket.SHUT_RDWR)  # wake the reader if the server lingers
         self._reader.join()
         self._sock.close()
 
@@ -182,7 +181,7 @@ class ChatClient:
                     break
         except OSError:
             pass  # the reader sees the same failure and reports it
-        _shutdown(self._sock, socket.SHUT_WR)
+        shutdown(self._sock, socket.SHUT_WR)
 
     def _read_loop(self) -> None:
         assert self._sock is not None
@@ -231,11 +230,6 @@ class ChatClient:
 
 def _is_quit(line: bytes) -> bool:
     return isinstance(protocol.parse_command(protocol.decode_line(line[:-1])), protocol.Quit)
-
-
-def _shutdown(sock: Stream, how: int) -> None:
-    with contextlib.suppress(OSError):  # already closed: nothing left to shut
-        sock.shutdown(how)
 
 
 if __name__ == "__main__":  # ``python -m tcpchat.client``: the CLI's entry point

@@ -40,13 +40,12 @@ lock is held would at once have to wait for it again (a lock convoy).
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 from typing import Callable, ContextManager, List, Tuple
 
 from tcpchat.errors import describe
-from tcpchat.streams import Stream
+from tcpchat.streams import Stream, shutdown
 
 THREAD_STACK_BYTES = 256 * 1024
 """Stack for each connection thread: enough for this code, small for thousands."""
@@ -387,11 +386,6 @@ def send_some(sock: Stream, data: bytes) -> tuple[bytes, OSError | None]:
     except OSError as exc:
         return b"", exc
     return data[sent:], None
-
-
-def shutdown(sock: Stream, how: int) -> None:
-    with contextlib.suppress(OSError):  # already closed or never connected: nothing left to shut
-        sock.shutdown(how)
 
 
 def start_thread(target: Callable[..., None], name: str, *args: object) -> threading.Thread:

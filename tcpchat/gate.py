@@ -32,7 +32,7 @@ from typing import Callable, Iterator, NoReturn
 
 from tcpchat import protocol
 from tcpchat.errors import describe
-from tcpchat.streams import Stream, TLSStream, wait_readable
+from tcpchat.streams import Stream, TLSStream, shutdown, wait_readable
 from tcpchat.tls import TLS_HANDSHAKE_RECORD, describe_tls_error
 
 
@@ -114,7 +114,7 @@ class Gate:
         self._aborted.set()
         with self._lock:
             for stream in self._opening.values():
-                _shutdown(stream)
+                shutdown(stream)
 
     # -- steps ---------------------------------------------------------------
 
@@ -209,8 +209,3 @@ class Gate:
 
 def _send_notice(stream: Stream, text: str) -> None:
     stream.sendall(protocol.encode_line(protocol.format_notice(text)))
-
-
-def _shutdown(stream: Stream) -> None:
-    with contextlib.suppress(OSError):  # already closed or detached
-        stream.shutdown(socket.SHUT_RDWR)

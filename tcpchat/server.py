@@ -37,13 +37,13 @@ import ssl
 import threading
 
 from tcpchat import events, protocol
-from tcpchat.delivery import Connection, Delivery, shutdown, start_thread
+from tcpchat.delivery import Connection, Delivery, start_thread
 from tcpchat.dispatch import EventDispatcher
 from tcpchat.errors import ChatError, describe, format_address
 from tcpchat.gate import Gate, Refused
 from tcpchat.guard import AddressCounter, ConnectionGuard, Limits, Verdict
 from tcpchat.room import Action, Broadcast, ChatRoom, Close, Joined, Left, Renamed, Reply, Said
-from tcpchat.streams import Stream, wait_readable
+from tcpchat.streams import Stream, shutdown, wait_readable
 
 log = logging.getLogger(__name__)
 

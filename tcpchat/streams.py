@@ -14,6 +14,7 @@ does not read never stops the reader.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import select
 import socket
@@ -144,3 +145,9 @@ class TLSStream:
 
 Stream = Union[socket.socket, TLSStream]
 """What a connection reads and writes: a plain socket or a :class:`TLSStream`."""
+
+
+def shutdown(stream: Stream, how: int = socket.SHUT_RDWR) -> None:
+    """``stream.shutdown(how)``, where a stream already closed or gone is no error."""
+    with contextlib.suppress(OSError):  # already closed or never connected: nothing to shut
+        stream.shutdown(how)
