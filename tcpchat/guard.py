@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, fields
 from typing import Callable
 
+from tcpchat import protocol
+
 Clock = Callable[[], float]
 
 
@@ -151,10 +153,8 @@ class FloodControl:
 
     def warning(self) -> str:
         """The notice text for :attr:`Verdict.WARN` (without the ``* ``)."""
-        return (
-            f"error: slow down: over {self.limits.lines_per_second:g} lines a second; "
-            f"lines are discarded, and after {self.limits.flood_grace_seconds:g} s "
-            "more of this you are disconnected"
+        return protocol.FLOOD_WARNING.format(
+            rate=f"{self.limits.lines_per_second:g}", grace=f"{self.limits.flood_grace_seconds:g}"
         )
 
     def disconnect_reason(self) -> str:
@@ -257,7 +257,4 @@ class AddressCounter:
 
     def refusal(self, host: str) -> str:
         """The notice text for a refused connection (without the ``* ``)."""
-        return (
-            f"error: too many connections from {host} (at most {self.limit}); "
-            "close one and try again"
-        )
+        return protocol.TOO_MANY_CONNECTIONS.format(host=host, limit=self.limit)

@@ -4,8 +4,12 @@
 threads.  Every method takes what happened (a connection arrived, a line was
 received, a peer went away) and returns the :data:`Action` list the caller must
 carry out: a line for everyone, a line for one connection, or a connection to
-close.  The threaded server in :mod:`tcpchat.server` calls it under one lock,
-which is what makes the broadcast order total; the tests drive it directly.
+close, and the :mod:`tcpchat.events` the front ends are told (the same event
+types they receive, so the server passes them on untranslated).  The threaded
+server in :mod:`tcpchat.server` calls it under one lock, which is what makes
+the broadcast order total; the tests drive it directly.  Every notice's text
+comes from its :class:`tcpchat.protocol.NoticeFormat`, which the client parses
+with.
 """
 
 from __future__ import annotations
@@ -13,22 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Hashable, Union
 
-from tcpchat import protocol
-from tcpchat.protocol import (
-    Chat,
-    Help,
-    Nick,
-    Pass,
-    Quit,
-    Unknown,
-    Who,
-    format_chat,
-    format_notice,
-)
+from tcpchat import events, protocol
+from tcpchat.protocol import Chat, Help, Nick, Pass, Quit, Unknown, Who, format_chat, format_notice
 
 ConnectionId = Hashable
-
-ALREADY_IN = "you are already in: /pass is only for the first line, when a server asks"
 
 
 @dataclass(frozen=True)
@@ -53,39 +45,8 @@ class Close:
     connection: ConnectionId
 
 
-@dataclass(frozen=True)
-class Said:
-    """Someone chatted; for observers (the line itself goes out as a Broadcast)."""
-
-    nick: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Joined:
-    """*connection* arrived and was given *nick*; for observers."""
-
-    connection: ConnectionId
-    nick: str
-
-
-@dataclass(frozen=True)
-class Left:
-    """*nick* went away, for *reason*; for observers."""
-
-    nick: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Renamed:
-    """*old* is now called *new*; for observers."""
-
-    old: str
-    new: str
-
-
-Action = Union[Broadcast, Reply, Close, Said, Joined, Left, Renamed]
+Action = Union[Broadcast, Reply, Close, events.Message, events.Joined, events.Left, events.Renamed]
+"""What to send or close, or (the events) what to tell observers."""
 
 
 class ChatRoom:
@@ -124,20 +85,17 @@ class ChatRoom:
 
     # -- events ------------------------------------------------------------
 
-    def connect(self, connection: ConnectionId) -> list[Action]:
-        """A new connection arrived: name it, welcome it, tell the others."""
+    def connect(self, connection: ConnectionId, peer: str = "") -> list[Action]:
+        """A new connection (from address *peer*) arrived: name it, welcome it, tell the others."""
         if connection in self._nicks:
             raise ValueError(f"connection {connection!r} is already in the room")
         nick = self._unique_nick(self.default_nick)
         self._nicks[connection] = nick
         self._taken_folded.add(nick.casefold())
         return [
-            Joined(connection, nick),
-            Reply(
-                connection,
-                format_notice(f"welcome, you are {nick}; type /help for the commands"),
-            ),
-            Broadcast(format_notice(f"{nick} joined")),
+            events.Joined(nick, peer),
+            Reply(connection, format_notice(protocol.WELCOME.format(nick=nick))),
+            Broadcast(format_notice(protocol.JOINED.format(nick=nick))),
         ]
 
     def receive(self, connection: ConnectionId, text: str) -> list[Action]:
@@ -147,33 +105,28 @@ class ChatRoom:
         if command is None:
             return []
         if isinstance(command, Chat):
-            return [Said(nick, command.text), Broadcast(format_chat(nick, command.text))]
+            return [events.Message(nick, command.text), Broadcast(format_chat(nick, command.text))]
         if isinstance(command, Nick):
             return self._rename(connection, nick, command.name)
         if isinstance(command, Who):
-            return [Reply(connection, format_notice("online: " + ", ".join(self.nicks())))]
+            online = protocol.ONLINE.format(nicks=", ".join(self.nicks()))
+            return [Reply(connection, format_notice(online))]
         if isinstance(command, Help):
-            return [Reply(connection, format_notice("commands: " + protocol.COMMAND_HELP))]
+            help_text = protocol.HELP.format(commands=protocol.COMMAND_HELP)
+            return [Reply(connection, format_notice(help_text))]
         if isinstance(command, Pass):
-            # Passwords are checked before a connection joins (tcpchat.gate); here
-            # one is just a mistake, and the reply says nothing about any password.
-            return [Reply(connection, format_notice(ALREADY_IN))]
+            # Passwords are checked before a connection joins (tcpchat.server.door);
+            # here one is just a mistake, and the reply says nothing about any password.
+            return [Reply(connection, format_notice(protocol.ALREADY_IN.format()))]
         if isinstance(command, Quit):
             return [
-                Reply(connection, format_notice("bye")),
+                Reply(connection, format_notice(protocol.BYE.format())),
                 Close(connection),
                 *self.disconnect(connection, "quit"),
             ]
         assert isinstance(command, Unknown)
-        return [
-            Reply(
-                connection,
-                format_notice(
-                    f"error: unknown command /{command.name}; type /help for the "
-                    "commands, or // to send a leading /"
-                ),
-            )
-        ]
+        unknown = protocol.UNKNOWN_COMMAND.format(name=command.name)
+        return [Reply(connection, format_notice(unknown))]
 
     def operator_says(self, text: str) -> list[Action]:
         """The server's operator chats (never a command: the operator has a UI)."""
@@ -181,7 +134,7 @@ class ChatRoom:
             return []
         text = protocol.neutralise(text)
         return [
-            Said(self.operator_nick, text),
+            events.Message(self.operator_nick, text, own=True),
             Broadcast(format_chat(self.operator_nick, text)),
         ]
 
@@ -191,7 +144,8 @@ class ChatRoom:
         if nick is None:
             return []
         self._taken_folded.discard(nick.casefold())
-        return [Left(nick, reason), Broadcast(format_notice(f"{nick} left ({reason})"))]
+        left = protocol.LEFT.format(nick=nick, reason=reason)
+        return [events.Left(nick, reason), Broadcast(format_notice(left))]
 
     # -- helpers -----------------------------------------------------------
 
@@ -200,18 +154,15 @@ class ChatRoom:
         if problem is None and new.casefold() != old.casefold() and self._taken(new):
             problem = f"{new} is already taken"
         if problem is not None:
-            return [
-                Reply(
-                    connection,
-                    format_notice(f"error: cannot change nickname: {problem}; you are still {old}"),
-                )
-            ]
+            refused = protocol.NICK_REFUSED.format(problem=problem, nick=old)
+            return [Reply(connection, format_notice(refused))]
         if new == old:
-            return [Reply(connection, format_notice(f"you are already {old}"))]
+            return [Reply(connection, format_notice(protocol.ALREADY_NAMED.format(nick=old)))]
         self._nicks[connection] = new
         self._taken_folded.discard(old.casefold())
         self._taken_folded.add(new.casefold())
-        return [Renamed(old, new), Broadcast(format_notice(f"{old} is now {new}"))]
+        renamed = protocol.RENAMED.format(old=old, new=new)
+        return [events.Renamed(old, new), Broadcast(format_notice(renamed))]
 
     def _taken(self, nick: str) -> bool:
         return nick.casefold() in self._taken_folded

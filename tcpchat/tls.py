@@ -10,7 +10,7 @@ that says what failed and what to do.  TLS 1.2 is the oldest version allowed.
 
 TLS hides what is said from anyone on the path and, with a verified
 certificate, proves the client reached the right server.  It does not tell the
-server who a client is: that is the shared password's job (:mod:`tcpchat.gate`).
+server who a client is: that is the shared password's job (:mod:`tcpchat.server.door`).
 """
 
 from __future__ import annotations

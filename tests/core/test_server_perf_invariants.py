@@ -19,8 +19,9 @@ import time
 import pytest
 from harness import RawPeer
 
-from tcpchat import delivery, events
-from tcpchat.delivery import Delivery
+from tcpchat import events
+from tcpchat.server import delivery
+from tcpchat.server.delivery import Delivery
 from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
 

@@ -20,9 +20,11 @@ if __name__ == "__main__":  # under atheris: instrument tcpchat so coverage guid
     import atheris
 
     with atheris.instrument_imports():
-        from tcpchat import gate, protocol
+        from tcpchat import protocol
+        from tcpchat.server import door as gate
 else:
-    from tcpchat import gate, protocol
+    from tcpchat import protocol
+    from tcpchat.server import door as gate
 
 
 def check(data: bytes) -> None:

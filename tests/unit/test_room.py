@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tcpchat.room import Broadcast, ChatRoom, Close, Joined, Left, Renamed, Reply, Said
+from tcpchat.events import Joined, Left, Message, Renamed
+from tcpchat.room import Broadcast, ChatRoom, Close, Reply
 
 
 def lines_for(actions: list[object], connection: object) -> list[str]:
@@ -16,8 +17,8 @@ def lines_for(actions: list[object], connection: object) -> list[str]:
 
 def test_first_connection_is_called_client_and_everyone_hears_of_it() -> None:
     room = ChatRoom()
-    actions = room.connect("a")
-    assert Joined("a", "Client") in actions
+    actions = room.connect("a", "127.0.0.1:5000")
+    assert Joined("Client", "127.0.0.1:5000") in actions
     assert Broadcast("* Client joined") in actions
     assert any(isinstance(a, Reply) and "you are Client" in a.line for a in actions)
 
@@ -33,7 +34,7 @@ def test_chat_is_broadcast_with_the_senders_nick_including_to_the_sender() -> No
     room = ChatRoom()
     room.connect("a")
     assert room.receive("a", "Halo server!") == [
-        Said("Client", "Halo server!"),
+        Message("Client", "Halo server!"),
         Broadcast("Client: Halo server!"),
     ]
 
@@ -121,7 +122,7 @@ def test_unknown_commands_and_empty_lines() -> None:
 def test_operator_chat_is_neutralised_and_blank_is_ignored() -> None:
     room = ChatRoom()
     assert room.operator_says("Hai client!\x1b") == [
-        Said("Server", "Hai client!\u241b"),
+        Message("Server", "Hai client!\u241b", own=True),
         Broadcast("Server: Hai client!\u241b"),
     ]
     assert room.operator_says("  ") == []

@@ -1,6 +1,6 @@
 """Telling observers what happened, on one thread of their own.
 
-The server changes state under its lock; observers (a console, a window, a log
+The server changes state in a transaction (:mod:`tcpchat.server.changes`); observers (a console, a window, a log
 file) must hear about it in the same order, but must never hold up the chat.
 So the server hands each change's events to an :class:`EventDispatcher`
 (``post()`` is one queue put) and the dispatcher's thread calls the observers.
@@ -20,7 +20,7 @@ import threading
 import time
 
 from tcpchat import events
-from tcpchat.delivery import start_thread
+from tcpchat.threads import start_thread
 
 log = logging.getLogger(__name__)
 

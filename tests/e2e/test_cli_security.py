@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from hardening_helpers import make_certificate
+from door_helpers import make_certificate
 from harness import ChatProcess, no_traceback
 
 from tcpchat.tls import is_loopback, plaintext_warning

@@ -1,14 +1,17 @@
 """Getting lines to clients: one shared log, a cursor per client, and who sends.
 
-:mod:`tcpchat.server` decides *what* is said; this module gets it out.
+The room (through :mod:`tcpchat.server.changes`) decides *what* is said; this
+module gets it out.  Its seam with the rest of the server is one object, the
+:class:`Transactions` it is given: the lock every change of state holds, a
+way to open a change (``with changes():``) and a way to drop a connection.
 
 The log
 -------
 Every broadcast is appended once to one shared, append-only **log** of
-encoded lines, under the server's lock; that append fixes the single order
-every client sees.  The lines of one change of state (say, all the lines one
-``recv()`` brought) become one entry.  Each connection keeps a *cursor* into
-the log and is sent everything from its cursor to the end in one go, so a
+encoded lines (a :class:`tcpchat.chatlog.ChatLog`), inside a change; that
+append fixes the single order every client sees.  The lines of one change of
+state (say, all the lines one ``recv()`` brought) become one batch.  Each
+connection keeps a *cursor* (a log position) and is sent everything after it in one go, so a
 broadcast costs one append, not one copy per client, and a client that fell
 behind catches up in one system call.  Replies meant for one client
 (``/who``, errors) wait on that client with the log position at which they
@@ -42,13 +45,12 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Callable, ContextManager, List, Tuple
+from typing import ContextManager, List, Protocol, Tuple
 
+from tcpchat.chatlog import ChatLog, MemoryLog, Position
 from tcpchat.errors import describe
 from tcpchat.streams import Stream, shutdown
-
-THREAD_STACK_BYTES = 256 * 1024
-"""Stack for each connection thread: enough for this code, small for thousands."""
+from tcpchat.threads import start_thread
 
 _DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)  # not on Windows
 
@@ -64,8 +66,8 @@ class Connection:
     def __init__(self, sock: Stream, peer: str) -> None:
         self.sock = sock
         self.peer = peer
-        self.cursor = 0  # index of the next log entry to send
-        self.private: list[tuple[int, bytes]] = []  # (log index it goes before, line)
+        self.cursor: Position = 0  # the log position after the last line taken for it
+        self.private: list[tuple[Position, bytes]] = []  # (log position it goes after, line)
         self.leftover = b""  # taken from the log but not yet sent
         self.closing = False
         self.final: list[bytes] = []  # what is left to send once closing
@@ -84,13 +86,24 @@ Handoff = Tuple[List[Connection], bool, List[Claimed]]
 """What a change asks for once the lock is free: bells to ring, fan-out to wake, sends."""
 
 
+class Transactions(Protocol):
+    """What delivery needs of the server's changes (:class:`tcpchat.server.changes.Changes`)."""
+
+    lock: threading.Lock
+    """Held by every change of state; delivery's own short sections take it too."""
+
+    def __call__(self, sender: Connection | None = None) -> ContextManager[None]:
+        """``with changes():`` a change of state, which ends with :meth:`Delivery.publish`."""
+
+    def drop(self, connection: Connection, reason: str) -> None:
+        """Close a broken or too slow *connection* at once, telling the room (in a change)."""
+
+
 class Delivery:
     """The log, the idle set and the threads that send from them.
 
-    Methods run under the server's lock unless they say otherwise.  *changing*
-    is the server's ``_changing`` (lock, change, then :meth:`publish` and
-    :meth:`hand_off`); *drop* closes a broken or too slow connection for a
-    reason (under the lock), telling the room.
+    Methods run inside a change (holding ``changes.lock``) unless they say
+    otherwise.
     """
 
     small_fanout = 4
@@ -98,25 +111,20 @@ class Delivery:
 
     def __init__(
         self,
-        lock: threading.Lock,
-        changing: Callable[[], ContextManager[None]],
-        drop: Callable[[Connection, str], None],
+        changes: Transactions,
         *,
         max_backlog_bytes: int,
         linger_seconds: float,
+        log: ChatLog | None = None,
     ) -> None:
-        self._lock = lock
-        self._changing = changing
-        self._drop = drop
+        self._changes = changes
+        self._lock = changes.lock
         self.max_backlog_bytes = max_backlog_bytes
         self.linger_seconds = linger_seconds
         self.connections: set[Connection] = set()  # open, cursor tracked
         self._idle: set[Connection] = set()  # caught up: the fan-out thread serves them
         self._batch: list[bytes] = []  # broadcast lines not yet in the log
-        self._log: list[bytes] = []  # each entry: one or more encoded lines
-        self._log_offsets: list[int] = []  # byte offset where each entry starts
-        self._log_base = 0  # absolute index of self._log[0]
-        self._log_end = 0  # absolute byte offset of the end of the log
+        self.log: ChatLog = MemoryLog() if log is None else log
         self._to_ring: list[Connection] = []  # writers to wake once the lock is free
         self._fanout_thread = threading.Thread()
         self._fanout_bell = threading.Lock()
@@ -129,7 +137,7 @@ class Delivery:
 
     def add(self, connection: Connection) -> None:
         """Track *connection* from the end of the log on (idle: nothing to send yet)."""
-        connection.cursor = self._log_base + len(self._log)
+        connection.cursor = self.log.end
         self.connections.add(connection)
         self._idle.add(connection)
 
@@ -138,7 +146,7 @@ class Delivery:
 
     def reply(self, connection: Connection, line: bytes) -> None:
         self._flush_batch()  # the reply goes after the broadcasts before it
-        connection.private.append((self._log_base + len(self._log), line))
+        connection.private.append((self.log.end, line))
         if connection in self._idle:
             self._fanout_due = True
 
@@ -160,7 +168,8 @@ class Delivery:
         self._fanout_due = True
 
     def log_bytes(self) -> int:
-        return self._log_end - self._offset_of(self._log_base)
+        """Bytes the log holds for the connections (under ``2 * max_backlog_bytes``)."""
+        return self.log.held_bytes
 
     def publish(self, sender: Connection | None) -> Handoff:
         """End a change: log its broadcasts, trim, and say who must be woken.
@@ -217,7 +226,7 @@ class Delivery:
     def _serve(self, claimed: list[Claimed]) -> None:
         """Send claimed output without blocking (no lock held); then release it."""
         results = [(c, *send_some(c.sock, data)) for c, data in claimed]
-        with self._changing():
+        with self._changes():
             for connection, leftover, error in results:
                 self._release(connection, leftover, error)
 
@@ -228,16 +237,16 @@ class Delivery:
         *first* connection, if claimed, comes first.
         """
         self._fanout_due = False
-        end = self._log_base + len(self._log)
-        shared: dict[int, bytes] = {}
+        end = self.log.end
+        shared: dict[Position, bytes] = {}
         claimed: list[Claimed] = []
         for connection in self._idle:
             if connection.private:
                 claimed.append((connection, b"".join(self._take_output(connection))))
-            elif connection.cursor < end:
+            elif connection.cursor != end:
                 cursor = connection.cursor
                 if cursor not in shared:
-                    shared[cursor] = b"".join(self._log[cursor - self._log_base :])
+                    shared[cursor] = b"".join(self.log.read(cursor))
                 connection.cursor = end
                 claimed.append((connection, shared[cursor]))
         for connection, _ in claimed:
@@ -249,13 +258,13 @@ class Delivery:
     def _release(self, connection: Connection, leftover: bytes, error: OSError | None) -> None:
         """After a fan-out: idle again, or over to its writer (a backlog, or closing)."""
         if error is not None:
-            self._drop(connection, describe(error))
+            self._changes.drop(connection, describe(error))
         connection.leftover = leftover
         if leftover or connection.closing:
             self._hand_to_writer(connection)
         else:
             self._idle.add(connection)
-            if connection.private or connection.cursor < self._log_base + len(self._log):
+            if connection.private or connection.cursor != self.log.end:
                 self._fanout_due = True  # it got more while being served
 
     # -- the writer threads --------------------------------------------------
@@ -290,8 +299,8 @@ class Delivery:
                     return
         except OSError as exc:
             graceful = False
-            with self._changing():
-                self._drop(connection, describe(exc))
+            with self._changes():
+                self._changes.drop(connection, describe(exc))
         finally:
             if graceful:
                 # Half-close, then give the peer a moment to close its side,
@@ -326,48 +335,34 @@ class Delivery:
         chunks = [connection.leftover] if connection.leftover else []
         connection.leftover = b""
         cursor = connection.cursor
-        base = self._log_base
         for position, line in connection.private:
-            chunks.extend(self._log[cursor - base : position - base])
+            chunks.extend(self.log.read(cursor, position))
             chunks.append(line)
             cursor = position
         connection.private.clear()
-        chunks.extend(self._log[cursor - base :])
-        connection.cursor = base + len(self._log)
+        chunks.extend(self.log.read(cursor))
+        connection.cursor = self.log.end
         return chunks
 
     def _flush_batch(self) -> bool:
-        """Append the pending broadcasts to the log as one entry; False if there were none."""
+        """Append the pending broadcasts to the log as one batch; False if there were none."""
         if not self._batch:
             return False
-        entry = b"".join(self._batch)
-        self._batch.clear()
-        self._log.append(entry)
-        self._log_offsets.append(self._log_end)
-        self._log_end += len(entry)
+        self.log.append(self._batch)
+        self._batch = []
         if self._idle:
             self._fanout_due = True
         return True
 
-    def _offset_of(self, cursor: int) -> int:
-        """Byte offset of the log entry at absolute index *cursor*."""
-        index = cursor - self._log_base
-        return self._log_offsets[index] if index < len(self._log) else self._log_end
-
     def _trim(self) -> None:
         """Drop clients more than max_backlog_bytes behind, then free the log."""
         for connection in list(self.connections):
-            behind = self._log_end - self._offset_of(connection.cursor)
+            behind = self.log.bytes_after(connection.cursor)
             if behind > self.max_backlog_bytes:
-                self._drop(connection, f"too slow: fell {behind} bytes behind")
+                self._changes.drop(connection, f"too slow: fell {behind} bytes behind")
                 shutdown(connection.sock, socket.SHUT_RDWR)  # unblock its writer
         self._flush_batch()  # the notices of those drops
-        keep_from = min(
-            (c.cursor for c in self.connections), default=self._log_base + len(self._log)
-        )
-        del self._log[: keep_from - self._log_base]
-        del self._log_offsets[: keep_from - self._log_base]
-        self._log_base = keep_from
+        self.log.trim(c.cursor for c in self.connections)
 
 
 def send_some(sock: Stream, data: bytes) -> tuple[bytes, OSError | None]:
@@ -386,14 +381,3 @@ def send_some(sock: Stream, data: bytes) -> tuple[bytes, OSError | None]:
     except OSError as exc:
         return b"", exc
     return data[sent:], None
-
-
-def start_thread(target: Callable[..., None], name: str, *args: object) -> threading.Thread:
-    """Start a thread with a small stack (see :data:`THREAD_STACK_BYTES`)."""
-    previous = threading.stack_size(THREAD_STACK_BYTES)
-    try:
-        thread = threading.Thread(target=target, name=name, args=args)
-        thread.start()
-    finally:
-        threading.stack_size(previous)
-    return thread

@@ -1,7 +1,7 @@
 """The client's TLS and password, as a user at a terminal sees them.
 
-The servers here are a door step (:class:`hardening_helpers.DoorStep`, the
-real :class:`~tcpchat.gate.Gate` in front of an echo) and ``openssl s_server``,
+The servers here are a door step (:class:`door_helpers.DoorStep`, the
+real :class:`~tcpchat.server.door.Gate` in front of an echo) and ``openssl s_server``,
 a TLS server nobody here wrote; the chat server's own wiring is tested in
 ``test_server_hardening.py``.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from hardening_helpers import DoorStep, door_step, make_certificate
+from door_helpers import DoorStep, door_step, make_certificate
 from harness import ChatProcess, no_traceback
 
 from tcpchat import protocol
-from tcpchat.gate import Gate
+from tcpchat.server.door import Gate
 from tcpchat.tls import server_context
 
 Start = Callable[..., ChatProcess]

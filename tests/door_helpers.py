@@ -1,4 +1,4 @@
-"""Helpers for the hardening tests: throwaway certificates and a door-step server.
+"""Helpers for the TLS and password tests: throwaway certificates and a door-step server.
 
 Certificates are made at test time with the ``openssl`` command, for the
 test's own loopback address, and deleted with the test's temporary folder:
@@ -19,7 +19,7 @@ from typing import Iterator, Union
 import pytest
 
 from tcpchat import protocol
-from tcpchat.gate import Gate, Refused
+from tcpchat.server.door import Gate, Refused
 from tcpchat.streams import Stream
 
 Outcome = Union[Stream, Refused]

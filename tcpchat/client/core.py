@@ -13,11 +13,18 @@ to hang up, and joins both threads.
 With a :class:`ssl.SSLContext` the connection is TLS (see :mod:`tcpchat.tls`),
 read and written through a :class:`~tcpchat.streams.TLSStream` because two
 threads share it.  With a password, ``/pass PASSWORD`` is the first line sent.
+
+Observers are isolated from the reader: one that raises is logged (with its
+traceback, once per observer and kind of event) and the reader goes on, so
+the others, and the final :class:`~tcpchat.events.Disconnected`, still arrive.
+Notices are recognised with :mod:`tcpchat.protocol`'s parsers (the same
+templates the room formats with), never with private copies of their text.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import socket
 import ssl
 import threading
@@ -27,8 +34,7 @@ from tcpchat.errors import ChatError, describe, format_address
 from tcpchat.streams import Stream, TLSStream, shutdown
 from tcpchat.tls import describe_tls_error
 
-_WELCOME = "welcome, you are "
-_RENAMED = " is now "
+log = logging.getLogger(__name__)
 
 
 class ChatClient:
@@ -62,6 +68,7 @@ class ChatClient:
         """The server's final refusal (wrong password, TLS only), if it sent one."""
         self._sock: Stream | None = None
         self._observers: list[events.Observer] = []
+        self._failed: set[tuple[int, type]] = set()  # (observer, event type) reported
         self._lock = threading.Lock()
         self._has_output = threading.Condition(self._lock)
         self._outbox: collections.deque[bytes] = collections.deque()
@@ -208,7 +215,8 @@ class ChatClient:
         if expected:
             reason = "closed"
         elif self.refusal:  # "wrong password" says more than "closed the connection"
-            reason = "refused: " + self.refusal.split(": ", 1)[-1].rsplit(";", 1)[0]
+            refused = protocol.CLOSING.parse(self.refusal)
+            reason = "refused: " + (refused["reason"] if refused else self.refusal)
         self._emit(events.Disconnected(f"{reason} ({self.address})", expected=expected))
 
     def _to_event(self, text: str) -> events.Event:
@@ -217,22 +225,27 @@ class ChatClient:
             return events.Message(line.nick, line.text, own=line.nick == self.nick)
         if line.text in protocol.FINAL_REFUSALS:
             self.refusal = line.text
-        elif line.text.startswith(_WELCOME):
-            self.nick = line.text[len(_WELCOME) :].split(";", 1)[0]
-        elif self.nick and line.text.startswith(self.nick + _RENAMED):
-            self.nick = line.text[len(self.nick + _RENAMED) :]
+            return events.Notice(line.text)
+        welcome = protocol.WELCOME.parse(line.text)
+        if welcome is not None:
+            self.nick = welcome["nick"]
+            return events.Notice(line.text)
+        renamed = protocol.RENAMED.parse(line.text) if self.nick else None
+        if renamed is not None and renamed["old"] == self.nick:
+            self.nick = renamed["new"]
         return events.Notice(line.text)
 
     def _emit(self, event: events.Event) -> None:
+        """Tell every observer; one that raises is reported and skipped, not fatal."""
         for observer in self._observers:
-            observer(event)
+            try:
+                observer(event)
+            except Exception:  # an observer's bug must not stop the reader
+                key = (id(observer), type(event))
+                if key not in self._failed:
+                    self._failed.add(key)
+                    log.exception("client observer %r failed on %r", observer, event)
 
 
 def _is_quit(line: bytes) -> bool:
     return isinstance(protocol.parse_command(protocol.decode_line(line[:-1])), protocol.Quit)
-
-
-if __name__ == "__main__":  # ``python -m tcpchat.client``: the CLI's entry point
-    from tcpchat.cli import main_client
-
-    raise SystemExit(main_client())

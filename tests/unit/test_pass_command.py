@@ -6,7 +6,7 @@ import pytest
 
 from tcpchat import protocol
 from tcpchat.protocol import Pass, parse_command
-from tcpchat.room import ALREADY_IN, ChatRoom, Reply
+from tcpchat.room import ChatRoom, Reply
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_pass_inside_the_room_is_answered_without_a_hint_about_any_password() ->
     room = ChatRoom()
     room.connect("a")
     room.connect("b")
-    assert room.receive("a", "/pass hunter2") == [Reply("a", "* " + ALREADY_IN)]
+    assert room.receive("a", "/pass hunter2") == [Reply("a", "* " + protocol.ALREADY_IN.format())]
 
 
 def test_final_refusals_are_notices_a_client_can_recognise() -> None:

@@ -1,23 +1,18 @@
-"""The chat server's defences, end to end: flood, per-address limit, slowloris, TLS, password.
-
-These need ``tcpchat/server.py`` to call the guard and the gate, as written
-up in ``docs/hardening-wiring.md``.  Until then each is an expected failure,
-and a strict one: the day the wiring lands they pass, pytest reports them as
-XPASS-failures, and the marks come off.
+"""The chat server's defences, in process on loopback: flood, per-address limit, slowloris,
+TLS, password.  The same through the command line: ``tests/e2e/test_server_security_cli.py``.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from hardening_helpers import make_certificate
-from harness import ChatProcess, RawPeer, joined_peer, no_traceback
+from door_helpers import make_certificate
+from harness import ChatProcess, RawPeer, joined_peer
 
 from tcpchat import events, protocol
 from tcpchat.client import ChatClient
@@ -212,55 +207,3 @@ def test_tls_clients_chat_and_a_plain_one_is_told(
     assert any(isinstance(e, events.Message) and e.text == "over TLS" for e in received)
     alice.close()
     bob.close()
-
-
-# -- the command line ------------------------------------------------------------
-
-
-def test_tls_and_password_from_the_command_line_with_s_client_too(
-    address: tuple[str, int], certificate: tuple[str, str], start_process: Start
-) -> None:
-    host, port = address
-    cert, key = certificate
-    server = start_process(
-        ["server", "--headless", "--host", host, "--port", str(port), "--tls-cert", cert,
-         "--tls-key", key, "--password", "s3cret"],
-        name="server",
-    )  # fmt: skip
-    server.wait_for_output("^listening on ")
-    client_args = ["client", "--headless", "--host", host, "--port", str(port)]
-    client = start_process([*client_args, "--cafile", cert, "--password", "s3cret"], name="client")
-    client.wait_for_output(r"^\* welcome, you are Client;")
-    openssl = shutil.which("openssl")
-    if openssl is not None:  # a TLS client nobody here wrote
-        command = [openssl, "s_client", "-connect", f"{host}:{port}", "-CAfile", cert]
-        command += ["-verify_return_error", "-quiet", "-nocommands"]
-        s_client = start_process([], command=command, name="s_client")
-        s_client.wait_for_output(r"^\* password required")
-        s_client.send_line("/pass s3cret")
-        s_client.wait_for_output(r"^\* welcome, you are Client2;")
-        s_client.send_line("hello from openssl")
-        client.wait_for_output("^Client2: hello from openssl$")
-    plain = start_process(client_args, name="plain")
-    assert plain.wait() == 1
-    assert "refused: this server speaks TLS only" in plain.stderr
-    wrong = start_process([*client_args, "--cafile", cert, "--password", "guess"], name="wrong")
-    wrong.wait_for_output(r"^\* error: wrong password; closing$")
-    assert wrong.wait() == 1
-    assert no_traceback(server.stderr, client.stderr, plain.stderr, wrong.stderr)
-
-
-def test_limit_flags_reach_the_server(address: tuple[str, int], start_process: Start) -> None:
-    host, port = address
-    server = start_process(
-        ["server", "--headless", "--host", host, "--port", str(port), "--max-per-address", "1"],
-        name="server",
-    )
-    server.wait_for_output("^listening on ")
-    first = RawPeer(host, port)
-    first.expect_line(r"^\* welcome")
-    second = RawPeer(host, port)
-    assert "too many connections" in second.expect_line(r"^\* error: ")
-    server.wait_for_output(r"refused .*: too many connections from 127\.0\.0\.1$")
-    first.close()
-    second.close()

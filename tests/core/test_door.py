@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import pytest
-from hardening_helpers import door_step, make_certificate
+from door_helpers import door_step, make_certificate
 from harness import ChatProcess
 
 from tcpchat import protocol
-from tcpchat.gate import Gate, Refused, password_refusal
+from tcpchat.server.door import Gate, Refused, password_refusal
 from tcpchat.streams import TLSStream
 from tcpchat.tls import client_context, server_context
 

@@ -1,9 +1,16 @@
-"""The door a connection passes before it joins the room: TLS, then the password.
+"""The door a connection passes before it joins the room: every refusal, one seat count.
+
+:class:`Door` decides on each accepted connection, in one place: a server
+stopping or full (the seats are the room's members plus those still at the
+door, counted here only), an address holding too many connections
+(:class:`tcpchat.guard.AddressCounter`), then, on a thread of its own, TLS
+and the password (:class:`Gate`).  Refusals are told to the peer outside the
+server's lock, since telling may wait on the network.
 
 A server started with ``--tls-cert`` or ``--password`` runs :meth:`Gate.open`
-on each new connection, on a thread of its own, before the connection gets a
-nickname or a place in the chat log.  So nothing said in the room can reach a
-connection still at the door, and a refusal tells it only why it was refused.
+on each new connection before the connection gets a nickname or a place in
+the chat log.  So nothing said in the room can reach a connection still at
+the door, and a refusal tells it only why it was refused.
 What ``nc`` or ``openssl s_client`` sees::
 
     (TLS handshake, with --tls-cert)
@@ -30,10 +37,107 @@ import threading
 import time
 from typing import Callable, Iterator, NoReturn
 
-from tcpchat import protocol
+from tcpchat import events, protocol
 from tcpchat.errors import describe
+from tcpchat.guard import AddressCounter
+from tcpchat.server.changes import Changes
 from tcpchat.streams import Stream, TLSStream, shutdown, wait_readable
+from tcpchat.threads import start_thread
 from tcpchat.tls import TLS_HANDSHAKE_RECORD, describe_tls_error
+
+Enter = Callable[[Stream, str, str], None]
+"""Seat an admitted connection (stream, host, peer) in the room, inside a change."""
+
+
+class Door:
+    """Admission for the server: ``admit()`` each accepted socket (accept thread).
+
+    *enter* seats a connection that got through (inside a change);
+    :meth:`leave` gives its seat back when it has gone.
+    """
+
+    refusal_timeout = 1.0
+    """How long telling a refused connection why may take."""
+
+    def __init__(
+        self, changes: Changes, enter: Enter, *, max_clients: int, per_address: int, gate: Gate
+    ) -> None:
+        self.max_clients = max_clients
+        self.gate = gate
+        self._changes = changes
+        self._enter = enter
+        self._per_address = AddressCounter(per_address)
+        self._at_door: set[threading.Thread] = set()  # gate threads still running
+
+    def seats_taken(self) -> int:
+        """The one seat count: everyone in the room and everyone at the door (in a change)."""
+        return len(self._changes.room) + len(self._at_door)
+
+    def admit(self, sock: socket.socket, host: str, peer: str) -> None:
+        """Seat *sock* from *host*, send it through the gate, or refuse it and say why."""
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        refusal = ""
+        with self._changes():
+            if self._changes.stopping:
+                refusal, why = (
+                    protocol.STOPPING.format(limit=self.max_clients),
+                    "server shutting down",
+                )
+            elif self.seats_taken() >= self.max_clients:
+                refusal, why = protocol.SERVER_FULL.format(limit=self.max_clients), "server full"
+            elif not self._per_address.admit(host):
+                refusal = self._per_address.refusal(host)
+                why = f"too many connections from {host}"
+            elif self.gate.needed:
+                name = f"tcpchat-gate {peer}"
+                self._at_door.add(start_thread(self._open, name, sock, host, peer))
+            else:
+                self._enter(sock, host, peer)
+            if refusal:
+                self._changes.emit(events.Notice(f"refused {peer}: {why}"))
+        if refusal:
+            self._refuse(sock, refusal)  # outside the lock: it sends
+
+    def leave(self, host: str) -> None:
+        """A seated connection from *host* has gone (in a change)."""
+        self._per_address.release(host)
+
+    def stop(self) -> None:
+        """Refuse everyone at the door now and from now on (in a change)."""
+        self.gate.abort()
+
+    def join(self) -> None:
+        """Wait for the gate threads (after :meth:`stop`, outside a change)."""
+        with self._changes.lock:
+            at_door = list(self._at_door)
+        for thread in at_door:
+            thread.join()
+
+    def _open(self, sock: socket.socket, host: str, peer: str) -> None:
+        """A gate thread: TLS and the password (see :class:`Gate`), then join."""
+        stream: Stream | None = None
+        try:
+            stream, why = self.gate.open(sock), "server stopping"
+        except Refused as refusal:
+            why = str(refusal)
+        with self._changes():
+            self._at_door.discard(threading.current_thread())
+            if stream is not None and not self._changes.stopping:
+                self._enter(stream, host, peer)
+                return
+            self._per_address.release(host)
+            self._changes.emit(events.Notice(f"refused {peer}: {why}"))
+        if stream is not None:
+            stream.close()
+
+    def _refuse(self, sock: socket.socket, notice: str) -> None:
+        """Tell a turned-away connection why (in plain text only), then close it."""
+        if self.gate.tls is None:  # plain text would only garble a TLS handshake
+            with contextlib.suppress(OSError):  # it may already be gone: nothing to tell
+                sock.settimeout(self.refusal_timeout)
+                _send_notice(sock, notice)
+                sock.shutdown(socket.SHUT_WR)
+        sock.close()
 
 
 class Refused(Exception):

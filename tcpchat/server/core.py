@@ -1,0 +1,245 @@
+"""The threaded chat server's lifecycle: listen, accept, stop; the public :class:`ChatServer`.
+
+Design
+------
+One *accept thread* accepts connections and hands each to the door
+(:mod:`tcpchat.server.door`: every refusal, one seat count, TLS and the
+password).  Each seated connection gets a *reader thread*
+(:mod:`tcpchat.server.reader`), which turns bytes into lines and lines into
+actions of the room (:class:`tcpchat.room.ChatRoom`), and, once a send has
+to wait or the connection closes, a *writer thread*.  Every change of state
+(a line read, a client arriving or leaving, the operator chatting) is a
+transaction of :mod:`tcpchat.server.changes` under one lock, which is what
+makes the order of the chat total.
+
+How lines get out is :mod:`tcpchat.server.delivery`: broadcasts go into one
+shared log (:mod:`tcpchat.chatlog`), and one *fan-out thread* sends each
+client what it is behind with a non-blocking send, handing a client to its
+own writer only when its socket is full.  So a broadcast costs one append,
+a busy chat costs one send per client per batch of lines (not one thread
+wake-up per client per line), and a client that stops reading only blocks
+its own writer until it is dropped.
+
+Observers (see :mod:`tcpchat.events`) are called from one *event thread*
+(:mod:`tcpchat.server.dispatch`), in the order things happened, so a slow
+observer never stalls the chat.
+
+Trade-offs: a thread per client (two for one that fell behind) is simple to
+read and lets the kernel do the blocking, at the price of one small stack
+each; the single lock makes the order total but serialises the (short) work
+of parsing commands.  This module is the server's lifecycle, as in CPython's
+``socketserver``: the server owns listening and stopping, a handler (here the
+reader) owns one connection.
+"""
+
+from __future__ import annotations
+
+import select
+import selectors
+import socket
+import ssl
+import threading
+
+from tcpchat import events, protocol
+from tcpchat.errors import ChatError, describe, format_address
+from tcpchat.guard import Limits
+from tcpchat.room import Broadcast, ChatRoom
+from tcpchat.server.changes import Changes
+from tcpchat.server.dispatch import EventDispatcher
+from tcpchat.server.door import Door, Gate
+from tcpchat.server.reader import Reader
+from tcpchat.streams import Stream, shutdown
+from tcpchat.threads import start_thread
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+SHUTDOWN_NOTICE = protocol.format_notice(protocol.SHUTTING_DOWN.format())
+
+
+class ChatServer:
+    """A chat server on *host*:*port*; ``start()``, then ``stop()``.
+
+    The class attributes are the limits; override them per instance with the
+    keyword arguments of the same name.
+    """
+
+    max_clients = 1000
+    max_line_bytes = protocol.MAX_LINE_BYTES
+    max_backlog_bytes = 1024 * 1024
+    """How far (in bytes) a client may fall behind before it is dropped."""
+    linger_seconds = 2.0
+    """After the last byte to a closing client, how long to wait for its close."""
+    recv_bytes = 65536
+    limits = Limits()
+    """Flood control, connections per address and deadlines: see :mod:`tcpchat.guard`."""
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        operator_nick: str = protocol.OPERATOR_NICK,
+        max_clients: int | None = None,
+        max_line_bytes: int | None = None,
+        max_backlog_bytes: int | None = None,
+        limits: Limits | None = None,
+        tls: ssl.SSLContext | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        if max_clients is not None:
+            self.max_clients = max_clients
+        if max_line_bytes is not None:
+            self.max_line_bytes = max_line_bytes
+        if max_backlog_bytes is not None:
+            self.max_backlog_bytes = max_backlog_bytes
+        if limits is not None:
+            self.limits = limits
+        self._events = EventDispatcher()
+        self._changes = Changes(
+            ChatRoom(operator_nick=operator_nick),
+            self._events,
+            max_backlog_bytes=self.max_backlog_bytes,
+            linger_seconds=self.linger_seconds,
+        )
+        self._delivery = self._changes.delivery
+        # TLS and the password are checked at the door, before joining.
+        gate = Gate(tls=tls, password=password, timeout=self.limits.handshake_seconds)
+        self._door = Door(
+            self._changes,
+            self._enter,
+            max_clients=self.max_clients,
+            per_address=self.limits.max_connections_per_address,
+            gate=gate,
+        )
+        self._reader = Reader(
+            self._changes,
+            self._door,
+            max_line_bytes=self.max_line_bytes,
+            limits=self.limits,
+            recv_bytes=self.recv_bytes,
+        )
+        self._listener: socket.socket | None = None
+        self._wake_accept: tuple[socket.socket, socket.socket] | None = None
+        self._accept_thread = threading.Thread()
+        self._started = False
+
+    # -- public API --------------------------------------------------------
+
+    def add_observer(self, observer: events.Observer) -> None:
+        """Call *observer* (on the event thread) with every event from now on."""
+        self._events.observers.append(observer)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address actually listened on (the real port when 0 was asked)."""
+        if self._listener is None:
+            return (self.host, self.port)
+        host, port = self._listener.getsockname()[:2]
+        return (str(host), int(port))
+
+    def nicks(self) -> list[str]:
+        """Everyone online, the operator first."""
+        with self._changes.lock:
+            return self._changes.room.nicks()
+
+    def start(self) -> None:
+        """Listen and start serving; :class:`ChatError` if the address is unusable."""
+        if self._started:
+            raise RuntimeError("a ChatServer can be started only once")
+        where = format_address(self.host, self.port)
+        try:
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            # create_server sets SO_REUSEADDR on POSIX, so a restart does not
+            # wait for the old connections' TIME_WAIT to expire.
+            self._listener = socket.create_server(
+                (self.host, self.port), family=family, backlog=socket.SOMAXCONN
+            )
+        except OSError as exc:
+            raise ChatError(f"cannot listen on {where}: {describe(exc)}") from exc
+        self._started = True
+        self._wake_accept = socket.socketpair()
+        self._events.start()
+        self._delivery.start()
+        self._accept_thread = start_thread(self._accept_loop, "tcpchat-accept")
+        self._changes.post(events.Listening(*self.address))
+
+    def say(self, text: str) -> None:
+        """Chat as the operator (``Server: TEXT`` to everyone)."""
+        changes = self._changes
+        with changes():
+            if not changes.stopping:
+                changes.apply(changes.room.operator_says(text))
+
+    def stop(self) -> None:
+        """Send the shutdown notice, close every connection, join every thread."""
+        changes = self._changes
+        with changes():
+            if changes.stopping or not self._started:
+                return
+            changes.stopping = True
+            self._door.stop()
+            changes.apply([Broadcast(SHUTDOWN_NOTICE)])
+            for connection in list(self._delivery.connections):
+                changes.close(connection)
+            self._delivery.stop()
+        assert self._wake_accept is not None
+        assert self._listener is not None
+        self._wake_accept[1].send(b"x")
+        self._accept_thread.join()
+        self._listener.close()
+        for sock in self._wake_accept:
+            sock.close()
+        self._door.join()
+        self._delivery.join()
+        for connection in list(self._reader.alive):
+            connection.done.wait(self.linger_seconds)
+            shutdown(connection.sock, socket.SHUT_RDWR)
+            connection.reader.join()
+        changes.post(events.Stopped())
+        self._events.stop()
+
+    def __enter__(self) -> ChatServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- accepting ---------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        assert self._wake_accept is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_accept[0], selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_accept[0]:
+                        return
+                    try:
+                        sock, address = self._listener.accept()
+                    except OSError as exc:  # e.g. out of file descriptors
+                        error = f"cannot accept a connection: {describe(exc)}"
+                        self._changes.post(events.Error(error))
+                        self._wait_for_stop(0.1)  # back off instead of spinning
+                        continue
+                    self._door.admit(sock, address[0], format_address(*address[:2]))
+
+    def _wait_for_stop(self, seconds: float) -> None:
+        assert self._wake_accept is not None
+        select.select([self._wake_accept[0]], [], [], seconds)
+
+    def _enter(self, sock: Stream, host: str, peer: str) -> None:
+        """Seat a connection the door let in: nickname, log position, reader (in a change)."""
+        connection = self._changes.join(sock, peer)
+        self._reader.alive.add(connection)
+        connection.reader = start_thread(
+            self._reader.run, f"tcpchat-reader {peer}", connection, host
+        )
+
+    def _log_bytes(self) -> int:
+        """Bytes the shared log holds now (it stays under ``2 * max_backlog_bytes``)."""
+        return self._delivery.log_bytes()
