@@ -9,7 +9,6 @@ RSS (``VmHWM``) belongs to that run alone.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import resource
@@ -39,21 +38,14 @@ def _tcpchat(host: str, port: int) -> list[str]:
 
 
 def _tcpchat_unlimited(host: str, port: int) -> list[str]:
-    """This checkout's tcpchat, with its defences off if it has them (see below)."""
-    return _tcpchat(host, port) + (UNLIMITED_FLAGS if has_limits() else [])
+    """This checkout's tcpchat, with its defences off (see below)."""
+    return _tcpchat(host, port) + UNLIMITED_FLAGS
 
 
 UNLIMITED_FLAGS = ["--max-lines-per-second", "0", "--max-per-address", "0",
                    "--line-timeout", "0", "--idle-timeout", "0"]  # fmt: skip
 """Flood control, connections per address and idle deadlines off: the load is a
 flood from one address by design, and the benchmark measures raw throughput."""
-
-
-def has_limits() -> bool:
-    """Whether this checkout's ChatServer takes ``limits`` (tcpchat.guard, issue 7)."""
-    from tcpchat.server import ChatServer
-
-    return "limits" in inspect.signature(ChatServer).parameters
 
 
 def _twisted(host: str, port: int) -> list[str]:

@@ -91,7 +91,7 @@ class MemoryLog:
     behind are a subtraction.
     """
 
-    __slots__ = ("_entries", "_starts", "_offsets", "_end", "_end_offset")
+    __slots__ = ("_end", "_end_offset", "_entries", "_offsets", "_starts")
 
     def __init__(self) -> None:
         self._entries: list[bytes] = []  # each: one batch of lines, joined

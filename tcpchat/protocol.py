@@ -355,7 +355,7 @@ class NoticeFormat:
     anything, as little as it can.
     """
 
-    __slots__ = ("name", "template", "fields", "_pattern")
+    __slots__ = ("_pattern", "fields", "name", "template")
 
     def __init__(self, name: str, template: str) -> None:
         self.name = name

@@ -1,7 +1,8 @@
 """Telling observers what happened, on one thread of their own.
 
-The server changes state in a transaction (:mod:`tcpchat.server.changes`); observers (a console, a window, a log
-file) must hear about it in the same order, but must never hold up the chat.
+The server changes state in transactions (:mod:`tcpchat.server.changes`);
+observers (a console, a window, a log file) must hear about it in the same
+order, but must never hold up the chat.
 So the server hands each change's events to an :class:`EventDispatcher`
 (``post()`` is one queue put) and the dispatcher's thread calls the observers.
 It wakes at most once per :attr:`EventDispatcher.tick_seconds` and then tells

@@ -137,3 +137,32 @@ def test_multi_line_text_is_sent_as_separate_lines(chat_server: ChatServer) -> N
     assert inbox.next(events.Message).text == "one"  # type: ignore[attr-defined]
     assert inbox.next(events.Message).text == "two"  # type: ignore[attr-defined]
     client.close()
+
+
+def test_an_observer_that_raises_is_reported_and_does_not_stop_the_client(
+    chat_server: ChatServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(event: events.Event) -> None:
+        if isinstance(event, events.Message):
+            raise RuntimeError("observer bug")
+
+    client = ChatClient(*chat_server.address)
+    inbox = Inbox()
+    client.add_observer(broken)
+    client.add_observer(inbox)  # after the broken one: it must still hear everything
+    with caplog.at_level("ERROR", logger="tcpchat.client"):
+        client.connect()
+        inbox.next(events.Notice)  # welcome
+        chat_server.say("one")
+        assert inbox.next(events.Message) == events.Message("Server", "one")
+        chat_server.say("two")  # the reader survived the first failure
+        assert inbox.next(events.Message) == events.Message("Server", "two")
+        chat_server.stop()
+        disconnected = inbox.next(events.Disconnected)
+        assert isinstance(disconnected, events.Disconnected)
+        assert not disconnected.expected
+    client.close()
+    failures = [r for r in caplog.records if "observer" in r.getMessage()]
+    assert len(failures) == 1  # once per observer and kind of event, not once per event
+    assert failures[0].exc_info is not None
+    assert "observer bug" in str(failures[0].exc_info[1])

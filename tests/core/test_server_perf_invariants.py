@@ -20,10 +20,9 @@ import pytest
 from harness import RawPeer
 
 from tcpchat import events
-from tcpchat.server import delivery
-from tcpchat.server.delivery import Delivery
 from tcpchat.guard import Limits
-from tcpchat.server import ChatServer
+from tcpchat.server import ChatServer, delivery
+from tcpchat.server.delivery import Delivery
 
 
 def connect(chat: ChatServer) -> RawPeer:
