@@ -20,7 +20,9 @@ Client to server, one line each::
     //text          chat "/text"           text    chat "text"
     /pass SECRET    the shared password, as the first line, when the server asks
 
-Server to client: chat as ``NAME: TEXT`` and notices as ``* TEXT``.
+Server to client: chat as ``NAME: TEXT`` and notices as ``* TEXT``.  Every
+notice's text is a :class:`NoticeFormat` here (``WELCOME``, ``RENAMED``, …),
+which the server formats with and the client parses with.
 """
 
 from __future__ import annotations
