@@ -133,7 +133,7 @@ class Delivery:
         self._fanout_due = False  # idle connections have new output
         self._stopping = False
 
-    # -- what the server asks for (under the lock) --------------------------
+    # -- what a change asks for (inside it) ----------------------------------
 
     def add(self, connection: Connection) -> None:
         """Track *connection* from the end of the log on (idle: nothing to send yet)."""
