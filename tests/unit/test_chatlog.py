@@ -21,7 +21,8 @@ def test_append_gives_each_line_the_position_to_read_after_it() -> None:
     start = log.end
     first = log.append(lines("a", "b", "c"))
     second = log.append(lines("d"))
-    assert len(first) == 3 and len(second) == 1
+    assert len(first) == 3
+    assert len(second) == 1
     assert log.end == second[-1]
     assert b"".join(log.read(start)) == b"a\nb\nc\nd\n"
     assert b"".join(log.read(first[0])) == b"b\nc\nd\n"  # inside a batch

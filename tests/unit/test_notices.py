@@ -31,7 +31,8 @@ def test_every_notice_parses_back_to_what_it_was_formatted_with(
     text = notice.format(**fields)
     assert notice.parse(text) == fields
     found = protocol.parse_notice(text)
-    assert found is not None and found[0] is notice
+    assert found is not None
+    assert found[0] is notice
 
 
 def test_notices_are_told_apart_and_chat_is_not_a_notice() -> None:
