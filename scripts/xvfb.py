@@ -1,4 +1,4 @@
-"""A private Xvfb for the scripts (screenshots, GUI benchmark)."""
+"""A private Xvfb for the screenshots and the GUI benchmarks (`python -m benchmarks.gui_*`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,10 @@
 """Command line: ``tcpchat server|client|demo``, wiring the cores to a front end.
 
+The one module that reads the command line and the environment: it resolves
+them into :class:`Settings`, builds the core, the log file and the streams
+once (:class:`_Wiring`), and hands those plain objects to the terminal
+(:mod:`tcpchat.console`) or to the windows (:mod:`tcpchat.gui.launch`).
+
 Exit codes: 0 done, 1 the server could not be reached or was lost, 2 a usage
 problem (bad option, port in use, no display).  Expected failures print one
 line naming what failed and what to do; they never print a traceback.
@@ -9,15 +14,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Optional, Sequence, TypeVar
 
-from tcpchat import __version__, protocol
+from tcpchat import __version__, console, protocol
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError
 from tcpchat.guard import Limits
 from tcpchat.server import DEFAULT_HOST, DEFAULT_PORT, ChatServer
+from tcpchat.sinks import TranscriptFile
 from tcpchat.tls import client_context, plaintext_warning, server_context
 
 EXIT_OK = 0
@@ -25,38 +33,40 @@ EXIT_UNREACHABLE = 1
 EXIT_USAGE = 2
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return port
+_Number = TypeVar("_Number", int, float)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
+def _number(
+    kind: Callable[[str], _Number],
+    what: str,
+    accept: Callable[[_Number], bool],
+    *,
+    off: str | None = None,
+) -> Callable[[str], _Number]:
+    """An argparse ``type=``: *text* read as *kind*, refused unless *accept* says yes.
+
+    The error names the text and *what* it should have been.  With *off*, that
+    exact text (spaces aside) is let through as the value that turns a limit off.
+    """
+
+    def convert(text: str) -> _Number:
+        if off is not None and text.strip() == off:
+            return kind(off)
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return convert
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least 0")
-    return value
-
-
-def _count(text: str) -> int:
-    return 0 if text.strip() == "0" else _positive(text)
+_port = _number(int, "a port number (0-65535)", lambda port: 0 <= port <= 65535)
+_positive = _number(int, "a positive whole number", lambda value: value >= 1)
+_seconds = _number(float, "a number of at least 0", lambda value: 0 <= value < math.inf)
+_count = _number(int, "a positive whole number", lambda value: value >= 1, off="0")
 
 
 _LIMIT_FLAGS = (  # flag, tcpchat.guard.Limits field, type, what it limits
@@ -119,118 +129,230 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _apply_environment(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Fill options not given on the command line from TCPCHAT_* or the defaults."""
-    if args.host is None:
-        args.host = os.environ.get("TCPCHAT_HOST") or DEFAULT_HOST
-    if args.port is None:
-        text = os.environ.get("TCPCHAT_PORT")
+@dataclass(frozen=True)
+class Settings:
+    """The command line resolved: each option from its flag, else ``TCPCHAT_*``, else the default.
+
+    This, not argparse's ``Namespace``, is what the rest of this module works
+    from; the front ends get only the pieces they need.
+    """
+
+    command: str
+    host: str
+    port: int
+    headless: bool = False
+    log_file: str | None = None
+    lang: str | None = None
+    display: str | None = None
+    nick: str | None = None
+    password: str | None = None
+    max_clients: int | None = None
+    max_line_bytes: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    limits: Limits | None = None
+    """The limit flags given, over :class:`Limits`' defaults; ``None``: none given."""
+    reconnect: bool = False
+    tls: bool = False
+    """Client: ``--tls``, or ``--cafile`` (which implies it)."""
+    cafile: str | None = None
+
+
+def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
+    """*args* completed from the environment and checked (a problem: ``parser.error``, exit 2)."""
+    environ = os.environ
+    host = args.host if args.host is not None else (environ.get("TCPCHAT_HOST") or DEFAULT_HOST)
+    port = args.port
+    if port is None:
+        text = environ.get("TCPCHAT_PORT")
         try:
-            args.port = _port(text) if text else DEFAULT_PORT
+            port = _port(text) if text else DEFAULT_PORT
         except argparse.ArgumentTypeError as exc:
             parser.error(f"TCPCHAT_PORT: {exc}")
-    if getattr(args, "nick", None) is None and args.command != "server":
-        args.nick = os.environ.get("TCPCHAT_NICK") or None
-    if args.command in ("server", "client") and args.password is None:
-        args.password = os.environ.get("TCPCHAT_PASSWORD") or None
+    nick = getattr(args, "nick", None)
+    if nick is None and args.command != "server":
+        nick = environ.get("TCPCHAT_NICK") or None
     password = getattr(args, "password", None)
+    if args.command in ("server", "client") and password is None:
+        password = environ.get("TCPCHAT_PASSWORD") or None
     problem = password is not None and protocol.validate_password(password)
     if problem:  # the password itself is never echoed
         parser.error(f"--password / TCPCHAT_PASSWORD: {problem}")
-    if args.command == "server" and args.nick is not None:
-        problem = protocol.validate_nick(args.nick)
+    if args.command == "server" and nick is not None:
+        problem = protocol.validate_nick(nick)
         if problem:
-            parser.error(f"--nick {args.nick!r}: {problem}")
+            parser.error(f"--nick {nick!r}: {problem}")
+    given: dict[str, Any] = {field: getattr(args, field, None) for _, field, _, _ in _LIMIT_FLAGS}
+    given = {field: value for field, value in given.items() if value is not None}
+    return Settings(
+        command=args.command,
+        host=host,
+        port=port,
+        headless=args.headless,
+        log_file=args.log_file,
+        lang=args.lang,
+        display=environ.get("DISPLAY"),
+        nick=nick,
+        password=password,
+        max_clients=getattr(args, "max_clients", None),
+        max_line_bytes=getattr(args, "max_line_bytes", None),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
+        limits=dataclasses.replace(Limits(), **given) if given else None,
+        reconnect=getattr(args, "reconnect", False),
+        tls=bool(getattr(args, "tls", False) or getattr(args, "cafile", None)),
+        cafile=getattr(args, "cafile", None),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    _apply_environment(parser, args)
+    settings = _settings(parser, parser.parse_args(argv))
     try:
-        if not args.headless:
-            from tcpchat.gui.launch import run_window
-
-            return run_window(args)
-        return _run_headless(args)
+        if settings.headless:
+            return _run_headless(settings)
+        return _run_window(settings)
     except ChatError as exc:
         print(f"tcpchat: {exc}", file=sys.stderr, flush=True)
-        return EXIT_UNREACHABLE if args.command == "client" else EXIT_USAGE
+        return EXIT_UNREACHABLE if settings.command == "client" else EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-def make_server(args: argparse.Namespace) -> ChatServer:
-    return ChatServer(
-        args.host,
-        args.port,
-        operator_nick=args.nick or protocol.OPERATOR_NICK,
-        max_clients=args.max_clients,
-        max_line_bytes=args.max_line_bytes,
-        **server_security(args),
-    )
+ClientFactory = Callable[[Optional[str]], ChatClient]
+"""Makes the :class:`ChatClient` for one connection attempt, given the nickname to ask for."""
 
 
-def server_security(args: argparse.Namespace) -> dict[str, Any]:
+class _Wiring:
+    """Builds what a front end runs, each part once: the log file, then the core.
+
+    A front end asks for the core only when it is ready for it (a window once
+    its display is open), so problems are reported in the same order in every
+    mode; :meth:`close` closes the log file at the end.
+    """
+
+    def __init__(self, settings: Settings, errors: IO[str]) -> None:
+        self.settings = settings
+        self._errors = errors  # where the log file reports a failing disk
+        self._transcript: TranscriptFile | None = None
+
+    def transcript(self) -> TranscriptFile | None:
+        """``--log-file``: one transcript file, the same in every mode."""
+        if self.settings.log_file and self._transcript is None:
+            self._transcript = TranscriptFile(self.settings.log_file, errors=self._errors)
+        return self._transcript
+
+    def server(self) -> ChatServer:
+        """The server core, logging to the transcript file."""
+        transcript = self.transcript()
+        settings = self.settings
+        server = ChatServer(
+            settings.host,
+            settings.port,
+            operator_nick=settings.nick or protocol.OPERATOR_NICK,
+            max_clients=settings.max_clients,
+            max_line_bytes=settings.max_line_bytes,
+            **_server_security(settings),
+        )
+        if transcript:
+            server.add_observer(transcript)
+        return server
+
+    def client_factory(self) -> ClientFactory:
+        """What makes each attempt's client: address, TLS, password, transcript file."""
+        transcript = self.transcript()
+        settings = self.settings
+        tls = client_context(settings.cafile) if settings.tls else None
+
+        def new_client(nick: str | None) -> ChatClient:
+            client = ChatClient(
+                settings.host, settings.port, nick=nick, tls=tls, password=settings.password
+            )
+            if transcript:
+                client.add_observer(transcript)  # first, so the file has a line before the screen
+            return client
+
+        return new_client
+
+    def close(self) -> None:
+        if self._transcript is not None:
+            self._transcript.close()
+
+
+def _server_security(settings: Settings) -> dict[str, Any]:
     """TLS, password and limit flags as ChatServer arguments (only those given).
 
     Also warns, on standard error, about listening beyond this machine without TLS.
     """
     options: dict[str, Any] = {}
-    if bool(args.tls_cert) != bool(args.tls_key):
+    if bool(settings.tls_cert) != bool(settings.tls_key):
         raise ChatError("--tls-cert and --tls-key go together: give both")
-    if args.tls_cert:
-        options["tls"] = server_context(args.tls_cert, args.tls_key)
-    if args.password:
-        options["password"] = args.password
-    given = {field: getattr(args, field) for _, field, _, _ in _LIMIT_FLAGS}
-    given = {field: value for field, value in given.items() if value is not None}
-    if given:
-        options["limits"] = dataclasses.replace(Limits(), **given)
-    warning = plaintext_warning(args.host, tls="tls" in options, password="password" in options)
+    if settings.tls_cert and settings.tls_key:
+        options["tls"] = server_context(settings.tls_cert, settings.tls_key)
+    if settings.password:
+        options["password"] = settings.password
+    if settings.limits is not None:
+        options["limits"] = settings.limits
+    warning = plaintext_warning(settings.host, tls="tls" in options, password="password" in options)
     if warning:
         print(f"tcpchat: {warning}", file=sys.stderr, flush=True)
     return options
 
 
-def client_security(args: argparse.Namespace) -> dict[str, Any]:
-    """``--tls``, ``--cafile`` and ``--password`` as ChatClient arguments."""
-    tls = getattr(args, "tls", False) or getattr(args, "cafile", None)
-    return {
-        "tls": client_context(args.cafile) if tls else None,
-        "password": getattr(args, "password", None),
-    }
-
-
-def _run_headless(args: argparse.Namespace) -> int:
-    from tcpchat import console
-
-    stdin, stdout, stderr = console.default_streams()
-    if args.command == "demo":
+def _run_headless(settings: Settings) -> int:
+    stdin, stdout, stderr = _terminal_streams()
+    if settings.command == "demo":
         print("tcpchat: demo opens windows; it has no --headless mode", file=stderr)
         return EXIT_USAGE
-    transcript = console.TranscriptFile(args.log_file, errors=stderr) if args.log_file else None
-    if args.command == "server":
-        server = make_server(args)
-        if transcript:
-            server.add_observer(transcript)
-        return console.run_server(server, stdin=stdin, stdout=stdout)
-    security = client_security(args)
+    wiring = _Wiring(settings, stderr)
+    try:
+        if settings.command == "server":
+            return console.run_server(wiring.server(), stdin=stdin, stdout=stdout)
+        return console.run_client(
+            wiring.client_factory(),
+            nick=settings.nick,
+            reconnect=settings.reconnect,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    finally:
+        wiring.close()
 
-    def new_client(nick: str | None) -> ChatClient:
-        client = ChatClient(args.host, args.port, nick=nick, **security)
-        if transcript:
-            client.add_observer(transcript)  # first, so the file has a line before the screen
-        return client
 
-    return console.run_client(
-        new_client,
-        nick=args.nick,
-        reconnect=args.reconnect,
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
+def _run_window(settings: Settings) -> int:
+    # Imported here: tkinter is optional, and a missing one is reported by launch.
+    from tcpchat.gui import launch
+
+    window = launch.WindowSettings(
+        host=settings.host,
+        port=settings.port,
+        display=settings.display,
+        lang=settings.lang,
+        nick=settings.nick,
+        reconnect=settings.reconnect,
+        log_file=settings.log_file,
     )
+    if settings.command == "demo":
+        from tcpchat.gui.demo import run_demo
+
+        return run_demo(window)
+    wiring = _Wiring(settings, sys.stderr)
+    try:
+        if settings.command == "server":
+            return launch.run_server_window(window, wiring.server)
+        return launch.run_client_window(window, wiring.client_factory)
+    finally:
+        wiring.close()
+
+
+def _terminal_streams() -> tuple[IO[str], IO[str], IO[str]]:
+    """stdin, stdout and stderr, set never to fail on characters they lack."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    return sys.stdin, sys.stdout, sys.stderr
 
 
 def main_server(argv: Sequence[str] | None = None) -> int:

@@ -27,16 +27,15 @@ from __future__ import annotations
 import enum
 import queue
 import sys
-import time
 import tkinter as tk
 from tkinter import font as tkfont
 from tkinter import ttk
 from typing import IO, Sequence
 
 from tcpchat import events
-from tcpchat.console import ConsolePrinter
 from tcpchat.gui.i18n import _
 from tcpchat.gui.transcript import Line, Style, Transcript
+from tcpchat.sinks import ConsolePrinter, console_line
 
 
 class Status(enum.Enum):
@@ -271,12 +270,7 @@ class ChatWindow:
         """Write *lines* to the console in one write, as the headless server does."""
         if not lines:
             return
-        self._console.write(
-            "\n".join(
-                f"[{time.strftime('%H:%M:%S', time.localtime(line.at))}] {line.text}"
-                for line in lines
-            )
-        )
+        self._console.write("\n".join(console_line(line.at, line.text) for line in lines))
 
     def _send_typed(self, _event: object = None) -> str:
         text = self.entry.get()

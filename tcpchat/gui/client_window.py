@@ -9,15 +9,15 @@ from typing import Any, Callable, Optional
 
 from tcpchat import events
 from tcpchat.client import ChatClient
-from tcpchat.console import RETRY_DELAYS
 from tcpchat.errors import ChatError, format_address
 from tcpchat.gui.base import ChatWindow, Status
 from tcpchat.gui.i18n import _
 from tcpchat.gui.transcript import Line, Style
+from tcpchat.runtime import RETRY_DELAYS, retry_delay
 
 ClientFactory = Callable[[Optional[str]], ChatClient]
 """Makes the ChatClient for one attempt, given the nickname to ask for (TLS,
-password and log file are the factory's business: see :mod:`tcpchat.gui.launch`)."""
+password and log file are the factory's business: see :mod:`tcpchat.cli`)."""
 
 
 class ClientWindow(ChatWindow):
@@ -148,7 +148,7 @@ class ClientWindow(ChatWindow):
         self.set_status(Status.CONNECTED, text)
 
     def _schedule_retry(self) -> None:
-        delay = self.retry_delays[min(self._failures, len(self.retry_delays) - 1)]
+        delay = retry_delay(self._failures, self.retry_delays)
         self._failures += 1
         self._retry_job = self.root.after(round(delay * 1000), self._retry)
         retrying = _("retrying in {seconds:g} s").format(seconds=delay)

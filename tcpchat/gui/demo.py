@@ -10,18 +10,14 @@ server sends its shutdown notice).
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
 from typing import IO
 
-from tcpchat.console import SIGNAL_CHECK_SECONDS
-from tcpchat.gui.launch import EXIT_NO_DISPLAY, display_problem
+from tcpchat.gui.launch import EXIT_NO_DISPLAY, WindowSettings, display_problem
+from tcpchat.runtime import Bell, on_stop_signals
 
 LISTENING = re.compile(r"\* listening on ")
 """The server window's console line once it is ready (``events.transcript_line``)."""
@@ -29,15 +25,16 @@ STOP_TIMEOUT = 10.0
 """Seconds a window gets to close cleanly before it is killed."""
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    problem = display_problem()
+def run_demo(settings: WindowSettings) -> int:
+    """Run the two windows until one is closed or we get SIGINT/SIGTERM; the exit code."""
+    problem = display_problem(settings.display)
     if problem:
         print(f"tcpchat: {problem}", file=sys.stderr, flush=True)
         return EXIT_NO_DISPLAY
-    options = ["--host", args.host, "--port", str(args.port)]
-    if args.lang:
-        options += ["--lang", args.lang]
-    log_file = ["--log-file", args.log_file] if args.log_file else []
+    options = ["--host", settings.host, "--port", str(settings.port)]
+    if settings.lang:
+        options += ["--lang", settings.lang]
+    log_file = ["--log-file", settings.log_file] if settings.log_file else []
     server = _spawn(["server", *options, *log_file], stdout=subprocess.PIPE)
     assert server.stdout is not None
     if not _echo_until_listening(server.stdout):
@@ -81,18 +78,17 @@ def _echo_line(line: str) -> None:
 
 def _wait_for_first_exit(windows: list[subprocess.Popen[str]]) -> None:
     """Block until one window process ends, or until we are told to stop."""
-    ended: queue.SimpleQueue[object] = queue.SimpleQueue()  # put() is signal-safe
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda _signum, _frame: ended.put(None))
+    ended = Bell()  # rung by a signal handler or a waiter thread: both safe
+    on_stop_signals(ended.ring)
     for window in windows:
-        waiter = threading.Thread(
-            target=lambda w=window: ended.put(w.wait()), name="tcpchat-demo-wait", daemon=True
-        )
+
+        def wait(window: subprocess.Popen[str] = window) -> None:
+            window.wait()
+            ended.ring()
+
+        waiter = threading.Thread(target=wait, name="tcpchat-demo-wait", daemon=True)
         waiter.start()  # daemon: it ends when its window does, which _stop() makes sure of
-    while True:  # in slices, so that a signal's handler gets to run (see console.wait_for)
-        with contextlib.suppress(queue.Empty):
-            ended.get(timeout=SIGNAL_CHECK_SECONDS)
-            return
+    ended.wait()  # in slices, so that a signal's handler gets to run
 
 
 def _stop(window: subprocess.Popen[str]) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-import time
 import tkinter as tk
 from dataclasses import dataclass
 from tkinter import font as tkfont
 from tkinter import ttk
 from typing import Iterable
+
+from tcpchat.sinks import clock
 
 
 class Style(enum.Enum):
@@ -124,4 +125,4 @@ class Transcript(ttk.Frame):
 
 
 def _stamp(at: float) -> str:
-    return time.strftime("%H:%M:%S  ", time.localtime(at))
+    return f"{clock(at)}  "

@@ -152,6 +152,30 @@ def test_sigint_stops_the_server_cleanly_too(server: ChatProcess) -> None:
     assert no_traceback(server.stdout, server.stderr)
 
 
+def test_sigterm_ends_a_connected_client_with_a_quit(
+    server: ChatProcess, start_process: Start, address: tuple[str, int]
+) -> None:
+    client = start_process(client_args(address), name="client")  # stdin stays open
+    client.wait_for_output(r"^\* welcome")
+    client.signal(signal.SIGTERM)
+    assert client.wait() == 0
+    server.wait_for_output(r"\* Client left \(quit\)$")
+    assert no_traceback(client.stdout, client.stderr)
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_a_client_waiting_to_reconnect(
+    start_process: Start, address: tuple[str, int], number: int
+) -> None:
+    """The back-off wait wakes for a signal; unheard, the client would retry for ever."""
+    client = start_process(client_args(address, "--reconnect"), name="client")
+    client.wait_for_output(r"^\* cannot connect to .*; reconnecting in 1 s$")
+    client.wait_for_output(r"^\* cannot connect to .*; reconnecting in 2 s$")
+    client.signal(number)
+    assert client.wait() == 0
+    assert no_traceback(client.stdout, client.stderr)
+
+
 def test_killing_the_server_tells_the_client_which_exits_1(
     server: ChatProcess, start_process: Start, address: tuple[str, int]
 ) -> None:

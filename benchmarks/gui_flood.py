@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """How a window copes with a flood: Tk event-loop lag and lines handled per second.
 
-    python scripts/bench_gui.py [--rates 1000,5000,20000,0] [--seconds 5] [--window both]
+    python -m benchmarks.gui_flood [--rates 1000,5000,20000,0] [--seconds 5] [--window both]
 
 For each offered rate (lines per second; 0 means as fast as the socket takes
 them) a *flooder* process sends chat lines over a raw socket for --seconds:
@@ -41,16 +40,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from scripts.xvfb import start_xvfb
+from tcpchat.gui.base import ChatWindow, Status
+from tcpchat.gui.client_window import ClientWindow
+from tcpchat.gui.server_window import ServerWindow
+from tcpchat.gui.transcript import Line
+from tcpchat.server import ChatServer
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from xvfb import start_xvfb  # noqa: E402
-
-from tcpchat.gui.base import ChatWindow, Status  # noqa: E402
-from tcpchat.gui.client_window import ClientWindow  # noqa: E402
-from tcpchat.gui.server_window import ServerWindow  # noqa: E402
-from tcpchat.gui.transcript import Line  # noqa: E402
-from tcpchat.server import ChatServer  # noqa: E402
+"""The working directory of the child processes (``python -m`` imports from it)."""
 
 TICK_MS = 10
 ROOTS: list[tk.Tk] = []
@@ -141,9 +139,19 @@ def measure(
         job[0] = root.after(TICK_MS, tick, now + TICK_MS / 1000)
 
     flooder = subprocess.Popen(
-        [sys.executable, __file__, "--flood", HOST, str(port), str(rate), str(seconds)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.gui_flood",
+            "--flood",
+            HOST,
+            str(port),
+            str(rate),
+            str(seconds),
+        ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=REPO,
     )
     job[0] = root.after(TICK_MS, tick, time.perf_counter() + TICK_MS / 1000)
     started = time.perf_counter()

@@ -1,12 +1,11 @@
-#!/usr/bin/env python3
 """Does a client window stay responsive while the server carries benchmark scenario b?
 
-    python scripts/bench_gui_under_load.py [--repeats 5] [--idle-seconds 3]
+    python -m benchmarks.gui_under_load [--repeats 5] [--idle-seconds 3]
 
 A headless ``tcpchat server`` process (limits off, as in ``python -m benchmarks``)
 listens on a private loopback address.  One :class:`ClientWindow` runs in this
 process, connected to it, while a repeating ``after(10 ms)`` tick measures how
-late Tk runs timers (the measuring loop is :mod:`bench_gui`'s).  First the
+late Tk runs timers (the measuring loop is :mod:`benchmarks.gui_flood`'s).  First the
 window sits idle for a baseline; then, for each repeat, a child process runs
 the load generator's scenario b (100 clients, 10 senders x 1,000 lines, 32 in
 flight each) against the same server.  The window is one more listener: it
@@ -39,18 +38,14 @@ import tkinter as tk
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench_gui import ROOTS, TICK_MS, run_until  # noqa: E402
-from xvfb import start_xvfb  # noqa: E402
-
-from benchmarks.__main__ import SCENARIOS  # noqa: E402
-from benchmarks.loadgen import LoadGenerator  # noqa: E402
-from benchmarks.servers import TCPCHAT, ServerProcess  # noqa: E402
-from tcpchat.gui.base import ChatWindow, Status  # noqa: E402
-from tcpchat.gui.client_window import ClientWindow  # noqa: E402
-from tcpchat.gui.transcript import Line  # noqa: E402
+from benchmarks.__main__ import SCENARIOS
+from benchmarks.gui_flood import REPO, ROOTS, TICK_MS, run_until
+from benchmarks.loadgen import LoadGenerator
+from benchmarks.servers import TCPCHAT, ServerProcess
+from scripts.xvfb import start_xvfb
+from tcpchat.gui.base import ChatWindow, Status
+from tcpchat.gui.client_window import ClientWindow
+from tcpchat.gui.transcript import Line
 
 HOSTS = [f"127.88.0.{n}" for n in range(1, 21)]
 PORT = 9188
@@ -162,7 +157,14 @@ def load_phase(
     number: int,
 ) -> Phase:
     child = subprocess.Popen(
-        [sys.executable, __file__, "--loadgen", address[0], str(address[1])],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.gui_under_load",
+            "--loadgen",
+            address[0],
+            str(address[1]),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,

@@ -1,0 +1,121 @@
+"""Where transcript lines go besides a window: the terminal and the log file.
+
+Both are core observers (``add_observer``): called on a core's thread with
+each event, they write its :func:`tcpchat.events.transcript_line`.  Every
+timestamp a user sees, on the terminal, in a window or in the log file, is
+made here with one clock format (:data:`CLOCK_FORMAT`), so the three can be
+read side by side; the log file adds the date in front of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from typing import IO
+
+from tcpchat import events
+from tcpchat.errors import ChatError, describe
+
+CLOCK_FORMAT = "%H:%M:%S"
+"""The time of day on every transcript line (``strftime``, local time)."""
+FILE_STAMP_FORMAT = f"%Y-%m-%dT{CLOCK_FORMAT}"
+"""The log file's stamp: the date, then the same clock (ISO 8601, local time)."""
+
+
+def clock(at: float) -> str:
+    """*at* (``time.time()``) as the time of day, e.g. ``14:03:59``."""
+    return time.strftime(CLOCK_FORMAT, time.localtime(at))
+
+
+def console_line(at: float, text: str) -> str:
+    """A terminal line: ``[14:03:59] text`` (the headless server and the windows' consoles)."""
+    return f"[{clock(at)}] {text}"
+
+
+class ConsolePrinter:
+    """An observer that prints each event's transcript line, flushed."""
+
+    def __init__(self, stream: IO[str], *, timestamps: bool = True) -> None:
+        self.stream = stream
+        self.timestamps = timestamps
+        self._lock = threading.Lock()
+
+    def __call__(self, event: events.Event) -> None:
+        line = events.transcript_line(event)
+        self.write(console_line(event.at, line) if self.timestamps else line)
+
+    def write(self, line: str) -> None:
+        # A terminal that went away must not stop the chat.
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            print(line, file=self.stream, flush=True)
+
+
+class TranscriptFile:
+    """An observer that appends every event to a file, one line per ``write()``.
+
+    Nothing written is ever lost to a crash of tcpchat itself:
+
+    * the file is opened with ``O_APPEND``, so every write lands at the end,
+      even with two processes logging to one file;
+    * each event is one line handed to the operating system with one
+      ``write()`` system call, with no buffer in this process; so SIGTERM,
+      SIGKILL or a crash of tcpchat lose nothing already written (a power cut
+      may lose what the disk had not stored yet: see docs/reliability.md);
+    * a last line torn by an earlier crash is ended first, so no new line is
+      glued to it;
+    * a failing disk is reported once on standard error, and the chat goes on.
+    """
+
+    def __init__(self, path: str, *, errors: IO[str] | None = None) -> None:
+        self.path = path
+        self._errors = errors
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            self._fd = os.open(path, flags, 0o644)
+            if os.fstat(self._fd).st_size and not _ends_with_newline(path):
+                self._write(b"\n")  # end the line a crash left unfinished
+        except OSError as exc:
+            raise ChatError(f"cannot open log file {path}: {exc.strerror or exc}") from exc
+        self._lock = threading.Lock()
+        self._failing = False
+
+    def __call__(self, event: events.Event) -> None:
+        stamp = time.strftime(FILE_STAMP_FORMAT, time.localtime(event.at))
+        text = events.transcript_line(event).replace("\r", " ").replace("\n", " ")
+        line = f"{stamp} {text}\n".encode("utf-8", "replace")
+        with self._lock:
+            try:
+                self._write(line)
+            except OSError as exc:  # disk full, file system gone
+                self._report(exc)
+            else:
+                self._failing = False
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # one call in practice; a disk filling up may take part of a line
+            view = view[os.write(self._fd, view) :]
+
+    def _report(self, exc: OSError) -> None:
+        if self._failing:
+            return  # once per run of failures, not once per line
+        self._failing = True
+        message = f"tcpchat: cannot write log file {self.path}: {describe(exc)}; lines are lost"
+        with contextlib.suppress(OSError, ValueError):
+            print(message, file=self._errors or sys.stderr, flush=True)
+
+    def close(self) -> None:
+        with self._lock:
+            os.close(self._fd)
+
+
+def _ends_with_newline(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            file.seek(-1, os.SEEK_END)
+            return file.read(1) == b"\n"
+    except OSError:  # not readable (a write-only file, a device): nothing to mend
+        return True
