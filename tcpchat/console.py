@@ -19,10 +19,7 @@ from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError, format_address
 from tcpchat.runtime import Bell, on_stop_signals, retry_delay
 from tcpchat.server import ChatServer
-from tcpchat.sinks import (
-    ConsolePrinter,
-    TranscriptFile,  # noqa: F401 - moved to sinks; the old path still imports
-)
+from tcpchat.sinks import ConsolePrinter
 
 
 def _read_lines(

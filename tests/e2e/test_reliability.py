@@ -11,7 +11,7 @@ import pytest
 from harness import ChatProcess, RawPeer, no_traceback
 
 from tcpchat import events
-from tcpchat.console import TranscriptFile
+from tcpchat.sinks import TranscriptFile
 
 Start = Callable[..., ChatProcess]
 

@@ -102,12 +102,9 @@ def test_client_window_uses_tls_and_the_password(
     start_process: StartProcess, address: tuple[str, int], tmp_path: Path
 ) -> None:
     """--cafile and --password reach the window's client (a TLS door step echoes)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hardening"))
-    try:
-        from hardening_helpers import door_step, make_certificate
-    finally:
-        sys.path.pop(0)
-    from tcpchat.gate import Gate
+    from door_helpers import door_step, make_certificate
+
+    from tcpchat.server.door import Gate
     from tcpchat.tls import server_context
 
     certificate = make_certificate(tmp_path, address[0])
