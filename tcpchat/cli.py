@@ -17,6 +17,7 @@ from tcpchat import __version__, protocol
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError
 from tcpchat.guard import Limits
+from tcpchat.gui.placement import geometry
 from tcpchat.server import DEFAULT_HOST, DEFAULT_PORT, ChatServer
 from tcpchat.tls import client_context, plaintext_warning, server_context
 
@@ -108,11 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--nick", help=f"operator's nickname (default {protocol.OPERATOR_NICK})")
     server.add_argument("--max-clients", type=_positive, help="most clients at once")
     server.add_argument("--max-line-bytes", type=_positive, help="longest line accepted")
+    server.add_argument("--geometry", type=geometry, help="window size/place: WxH+X+Y (Tk)")
     _add_server_security(server)
 
     client = commands.add_parser("client", parents=[common], help="connect to a chat server")
     client.add_argument("--nick", help="nickname to ask for on arrival")
     client.add_argument("--reconnect", action="store_true", help="retry with backoff when lost")
+    client.add_argument("--geometry", type=geometry, help="window size/place: WxH+X+Y (Tk)")
     _add_client_security(client)
 
     commands.add_parser("demo", parents=[common], help="a server window and a client window")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from tcpchat.client import ChatClient
 from tcpchat.console import TranscriptFile
 from tcpchat.gui import i18n
+from tcpchat.gui.placement import place
 
 if TYPE_CHECKING:
     import tkinter as tk
@@ -50,6 +51,7 @@ def run_window(args: argparse.Namespace) -> int:
     try:
         transcript = _transcript_file(args)
         window = _make_window(root, args, transcript)
+        place(root, args.command, getattr(args, "geometry", None))  # placement.py: why
         window.start()  # a server that cannot listen raises ChatError here
     except BaseException:
         if window is not None:
