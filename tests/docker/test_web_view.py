@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -56,6 +57,14 @@ for (let y = 0; y < canvas.height; y += 3) {
 return {width: canvas.width, height: canvas.height, left: halves[0].size,
         right: halves[1].size, fingerprint: fingerprint};
 """
+# How the canvas sits in the page: it must fill the page's width or height.
+CANVAS_FIT = """
+const canvas = document.querySelector('#noVNC_container canvas');
+return [canvas.clientWidth, canvas.clientHeight, window.innerWidth, window.innerHeight];
+"""
+STATUS_HIDDEN = """
+return !document.getElementById('noVNC_status').classList.contains('noVNC_open');
+"""
 WINDOW_COLOURS = 12  # a window's text, borders and status dot; a blank half has 1 or 2
 
 
@@ -86,7 +95,8 @@ def web_stack(
         yield stack
     finally:
         stack.down()
-        left = docker("ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={name}")
+        label = f"label=com.docker.compose.project={name}"
+        left = docker("ps", "--all", "--quiet", "--filter", label)
         assert not left.stdout.split(), f"containers left after `docker compose down`: {left}"
 
 
@@ -112,6 +122,19 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         driver.quit()
 
 
+@dataclass
+class WebView:
+    """The browser view's stack, not started yet, and a browser to look at it with."""
+
+    stack: ComposeProject
+    browser: Any
+
+
+@pytest.fixture
+def web_view(web_stack: ComposeProject, browser: Any) -> WebView:
+    return WebView(web_stack, browser)
+
+
 def wait_for(
     driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = PAGE_TIMEOUT
 ) -> Any:
@@ -123,7 +146,9 @@ def wait_for(
         return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
     except TimeoutException:
         state = driver.execute_script(CANVAS_STATE)
-        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; canvas: {state}")
+        raise AssertionError(
+            f"timed out after {timeout:g} s waiting for {what}; canvas: {state}"
+        ) from None
 
 
 def both_windows_shown(driver: Any) -> dict[str, int] | None:
@@ -144,6 +169,21 @@ def settled(driver: Any) -> Callable[[Any], bool]:
         return done
 
     return check
+
+
+def fits_the_page(driver: Any) -> bool:
+    """The canvas is as large as the page allows, keeping the screen's proportions."""
+    width, height, page_width, page_height = driver.execute_script(CANVAS_FIT)
+    fits = width <= page_width and height <= page_height
+    fills = abs(width - page_width) <= 2 or abs(height - page_height) <= 2
+    return bool(fits and fills and abs(width / height - SCREEN[0] / SCREEN[1]) < 0.02)
+
+
+def screenshot(driver: Any, path: Path) -> None:
+    """Save the page once noVNC's "Connected" banner is gone and the canvas settled."""
+    wait_for(driver, lambda d: d.execute_script(STATUS_HIDDEN), "the status banner to hide")
+    wait_for(driver, settled(driver), "the canvas to settle")
+    driver.save_screenshot(str(path))
 
 
 def click_screen(driver: Any, x: int, y: int) -> None:
@@ -174,8 +214,7 @@ def test_compose_files_of_the_web_view_are_valid(docker_engine: None) -> None:
 
 
 def test_browser_shows_both_windows_and_typing_in_the_page_chats(
-    web_stack: ComposeProject,
-    browser: Any,
+    web_view: WebView,
     start_process: Callable[..., ChatProcess],
     raw_peer: Callable[..., RawPeer],
     artifacts_dir: Path,
@@ -186,7 +225,7 @@ def test_browser_shows_both_windows_and_typing_in_the_page_chats(
     client window's entry (it has the keyboard from the start, with no window
     manager) and go out as chat to a raw peer on the host; a click moves the
     keyboard to the server window."""
-    stack = web_stack
+    stack, browser = web_view.stack, web_view.browser
     started = time.monotonic()
     stack.up()  # returns once the web container and both windows are healthy
     healthy = time.monotonic() - started
@@ -199,8 +238,11 @@ def test_browser_shows_both_windows_and_typing_in_the_page_chats(
     page = time.monotonic() - started
     assert (shown["width"], shown["height"]) == SCREEN
     assert "vnc.html?autoconnect=1" in browser.current_url  # the index page redirected
-    wait_for(browser, settled(browser), "the canvas to settle")
-    browser.save_screenshot(str(artifacts_dir / "browser-view-start.png"))
+    wait_for(browser, fits_the_page, "the canvas to fit the page")
+    browser.set_window_size(900, 700)  # the page scales the screen to the window
+    wait_for(browser, fits_the_page, "the canvas to fit the smaller page")
+    browser.set_window_size(1400, 900)
+    screenshot(browser, artifacts_dir / "browser-view-start.png")
 
     peer = raw_peer()
     peer.expect_line(r"^\* welcome, you are ")
@@ -222,8 +264,7 @@ def test_browser_shows_both_windows_and_typing_in_the_page_chats(
     # Each window logs a line after drawing it.
     for window in (server, client):
         window.wait_for_output(r"host: hello from the host$")
-    wait_for(browser, settled(browser), "the canvas to settle")
-    browser.save_screenshot(str(artifacts_dir / "browser-view.png"))
+    screenshot(browser, artifacts_dir / "browser-view.png")
 
     timing = (
         f"docker compose up --wait (images built): {healthy:.1f} s\n"
