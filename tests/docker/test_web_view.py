@@ -10,6 +10,7 @@ Screenshots and the measured times land in ``artifacts/<test>/``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 import uuid
@@ -31,7 +32,10 @@ WEB_FILES = (
 )
 WEB_PORT = 6080  # the web container's own, on the test's loopback address
 SCREEN = (1280, 720)  # compose.web.yaml's default TCPCHAT_WEB_SCREEN
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Debian's browser and its driver; elsewhere (a CI runner with Google Chrome)
+# point these at a matching pair.
+CHROMIUM = os.environ.get("TCPCHAT_CHROMIUM") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("TCPCHAT_CHROMEDRIVER") or "/usr/bin/chromedriver"
 CLIENT_NICK = "guest"  # compose.yaml's default TCPCHAT_NICK
 PAGE_TIMEOUT = 60.0
 
@@ -105,7 +109,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     """Headless chromium under Selenium, with a profile of its own."""
     webdriver = pytest.importorskip("selenium.webdriver")
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.skip("needs Debian's chromium and chromium-driver")
+        pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian: chromium, chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
