@@ -217,6 +217,9 @@ def test_compose_files_of_the_web_view_are_valid(docker_engine: None) -> None:
         docker("compose", *options, "config", "--quiet", env=env)
 
 
+# Its set-up may build both images (the session's and the web one): on a busy
+# machine that alone can pass pytest's default 120 s.
+@pytest.mark.timeout(BUILD_TIMEOUT)
 def test_browser_shows_both_windows_and_typing_in_the_page_chats(
     web_view: WebView,
     start_process: Callable[..., ChatProcess],
