@@ -10,6 +10,8 @@
 #   TCPCHAT_XVFB_SCREEN  its screen, default 1024x768x24
 #   TCPCHAT_XVFB_FBDIR   if set, Xvfb keeps the screen as an XWD file,
 #                        $TCPCHAT_XVFB_FBDIR/Xvfb_screen0: a screenshot at any time
+#   TCPCHAT_X11_ENV      a file setting DISPLAY and XAUTHORITY: the screen another
+#                        container shares (the browser view, docker/compose.web.yaml)
 #
 # Xvfb picks its own free display number (-displayfd).  A fixed ":99" is not
 # safe: with host networking, X's abstract sockets are shared between
@@ -54,6 +56,11 @@ start_xvfb() {
 		>/tmp/tcpchat-x11.env
 	say "started Xvfb on display $DISPLAY"
 }
+
+if [ -n "${TCPCHAT_X11_ENV:-}" ]; then
+	. "$TCPCHAT_X11_ENV"
+	export DISPLAY XAUTHORITY
+fi
 
 case "${TCPCHAT_XVFB:-auto}" in
 1 | yes | true) start_xvfb ;;

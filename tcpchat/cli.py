@@ -24,6 +24,7 @@ from tcpchat import __version__, console, protocol
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError
 from tcpchat.guard import Limits
+from tcpchat.gui.placement import geometry
 from tcpchat.server import DEFAULT_HOST, DEFAULT_PORT, ChatServer
 from tcpchat.sinks import TranscriptFile
 from tcpchat.tls import client_context, plaintext_warning, server_context
@@ -118,11 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--nick", help=f"operator's nickname (default {protocol.OPERATOR_NICK})")
     server.add_argument("--max-clients", type=_positive, help="most clients at once")
     server.add_argument("--max-line-bytes", type=_positive, help="longest line accepted")
+    server.add_argument("--geometry", type=geometry, help="window size/place: WxH+X+Y (Tk)")
     _add_server_security(server)
 
     client = commands.add_parser("client", parents=[common], help="connect to a chat server")
     client.add_argument("--nick", help="nickname to ask for on arrival")
     client.add_argument("--reconnect", action="store_true", help="retry with backoff when lost")
+    client.add_argument("--geometry", type=geometry, help="window size/place: WxH+X+Y (Tk)")
     _add_client_security(client)
 
     commands.add_parser("demo", parents=[common], help="a server window and a client window")
@@ -143,6 +146,7 @@ class Settings:
     headless: bool = False
     log_file: str | None = None
     lang: str | None = None
+    geometry: str | None = None
     display: str | None = None
     nick: str | None = None
     password: str | None = None
@@ -191,6 +195,7 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         headless=args.headless,
         log_file=args.log_file,
         lang=args.lang,
+        geometry=getattr(args, "geometry", None),
         display=environ.get("DISPLAY"),
         nick=nick,
         password=password,
@@ -329,6 +334,7 @@ def _run_window(settings: Settings) -> int:
         port=settings.port,
         display=settings.display,
         lang=settings.lang,
+        geometry=settings.geometry,
         nick=settings.nick,
         reconnect=settings.reconnect,
         log_file=settings.log_file,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from tcpchat.gui import i18n
+from tcpchat.gui.placement import place
 from tcpchat.runtime import on_stop_signals
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class WindowSettings:
     """The X display (``$DISPLAY``; the command line reads the environment, not the windows)."""
     lang: str | None = None
     """The windows' language (``en``, ``id``); ``None`` follows the locale."""
+    geometry: str | None = None
+    """Where the window goes (Tk's ``WxH+X+Y``); ``None``: side by side on a bare X server."""
     nick: str | None = None
     """Client: the nickname to ask for."""
     reconnect: bool = False
@@ -64,7 +67,7 @@ def run_server_window(settings: WindowSettings, make_server: Callable[[], ChatSe
 
         return ServerWindow(root, make_server())
 
-    return _run(settings, window)
+    return _run(settings, "server", window)
 
 
 def run_client_window(settings: WindowSettings, make_factory: Callable[[], ClientFactory]) -> int:
@@ -82,10 +85,10 @@ def run_client_window(settings: WindowSettings, make_factory: Callable[[], Clien
             new_client=make_factory(),
         )
 
-    return _run(settings, window)
+    return _run(settings, "client", window)
 
 
-def _run(settings: WindowSettings, make_window: Callable[[tk.Tk], ChatWindow]) -> int:
+def _run(settings: WindowSettings, role: str, make_window: Callable[[tk.Tk], ChatWindow]) -> int:
     """Run the window *make_window* builds on a new root until it is closed; the exit code."""
     i18n.set_language(settings.lang)
     try:
@@ -96,6 +99,7 @@ def _run(settings: WindowSettings, make_window: Callable[[tk.Tk], ChatWindow]) -
     window: ChatWindow | None = None
     try:
         window = make_window(root)
+        place(root, role, settings.geometry)  # placement.py: why
         window.start()  # a server that cannot listen raises ChatError here
     except BaseException:
         if window is not None:
