@@ -13,6 +13,10 @@ README names for the GUI and interop tests.  In it, from a copy of the clone:
    interpreters Debian bookworm does not have), passes; what cannot run there is
    reported as skipped with its reason (pytest's ``-ra``) and saved as an artefact.
 
+The machine's way out to the package index is passed in as on the host: its CA
+bundle (mounted read-only) and ``PIP_CERT``, since the index may be reached through
+a TLS proxy that only the host's bundle trusts.  That is the network, not a package.
+
 The image is built from the registry-free base (``.ci/docker-setup.sh`` builds it)
 and kept, like the base, under a tag naming its package list, so a second run
 takes it from the cache.  Host networking, as for every container here; the chat
@@ -43,6 +47,7 @@ PACKAGES = (
     " xvfb xauth xdotool x11-utils imagemagick fonts-dejavu-core"
     " netcat-openbsd socat openssl ca-certificates"
 )
+HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 USER = "newcomer"
 CLONE = f"/home/{USER}/tcpchat"
 TEST_COMMAND = "./scripts/test -e py311"  # the README's command, for bookworm's Python 3.11
@@ -86,8 +91,12 @@ def newcomer(newcomer_image: str) -> Iterator[str]:
     """A running container with a copy of this clone in ~/tcpchat, owned by the newcomer."""
     name = f"tcpchat-first-run-{uuid.uuid4().hex[:8]}"
     excludes = " ".join(f"--exclude='{pattern}'" for pattern in NOT_IN_A_CLONE)
+    network = []
+    if Path(HOST_CA_BUNDLE).is_file():
+        network = ["--volume", f"{HOST_CA_BUNDLE}:/etc/ssl/host-ca.crt:ro",
+                   "--env", "PIP_CERT=/etc/ssl/host-ca.crt"]  # fmt: skip
     docker(
-        "run", "--detach", "--name", name, "--network", "host", "--init",
+        "run", "--detach", "--name", name, "--network", "host", "--init", *network,
         "--volume", f"{REPO_ROOT}:/src:ro", newcomer_image, "sleep", "infinity",
     )  # fmt: skip
     try:
