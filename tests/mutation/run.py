@@ -1,0 +1,142 @@
+"""``tox -e mutation``: mutmut 3 over the pure layer and the delivery code, with a goal.
+
+Why a driver: mutmut prints a live counter but neither a per-module score nor a
+verdict.  This runs it, reads its results (``mutants/**/*.py.meta``), prints the
+score of each module and every survivor, and exits 1 below :data:`GOAL`.
+
+What is mutated and which tests drive it are set in ONE place, ``[tool.mutmut]``
+of pyproject.toml (``only_mutate`` and ``pytest_add_cli_args_test_selection``).
+
+* default (CI): a fixed one-in-five sample: the mutants numbered ``…0`` and
+  ``…5`` in every function (``*__mutmut_*[05]``), the same set on every run, so a
+  score can be compared from change to change; a few minutes on two cores.
+* ``--full`` (or ``TCPCHAT_MUTATION_FULL=1``): every mutant (about 800; ~12 min).
+
+Mutants listed as equivalent in docs/testing.md (a line starting ``- `NAME```)
+are reported apart; they still count as survivors in the score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+GOAL = 85.0
+SAMPLE = "*__mutmut_*[05]"
+ROOT = Path(__file__).resolve().parents[2]
+KILLED = {1, 3, 36, 24, -24, 152, 255, 37}  # killed, timed out or caught (mutmut's codes)
+SURVIVED = {0}
+NO_TESTS = {5, 33}
+SKIPPED = {34}
+
+
+def mutated_modules() -> list[str]:
+    """The ``only_mutate`` list of pyproject.toml, the single source of truth."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        return list(tomllib.load(file)["tool"]["mutmut"]["only_mutate"])
+
+
+def equivalents() -> dict[str, str]:
+    """Mutants docs/testing.md lists as equivalent, with their one-line reason."""
+    path = ROOT / "docs" / "testing.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return dict(re.findall(r"^- `([\w.ǁ]+__mutmut_\d+)`: (.+)$", text, re.MULTILINE))
+
+
+def results(modules: list[str], pattern: str | None) -> dict[str, dict[str, int | None]]:
+    """{module path: {mutant name: exit code}} read from mutmut's own records."""
+    found: dict[str, dict[str, int | None]] = {}
+    for module in modules:
+        meta = ROOT / "mutants" / (module + ".meta")
+        codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+        if pattern:
+            codes = {k: v for k, v in codes.items() if fnmatch.fnmatch(k, pattern)}
+        found[module] = codes
+    return found
+
+
+def report(found: dict[str, dict[str, int | None]], known: dict[str, str]) -> float:
+    """Print the score per module and each survivor; return the overall score."""
+    total = Counter[str]()
+    print(
+        f"\n{'module':<24} {'mutants':>8} {'killed':>7} {'survived':>9} {'no test':>8} {'score':>7}"
+    )
+    survivors: list[str] = []
+    for module, codes in found.items():
+        count = Counter[str]()
+        for name, code in codes.items():
+            if code in SKIPPED:
+                continue
+            if code is None:  # not run (yet): neither killed nor survived
+                count["unchecked"] += 1
+                continue
+            kind = "killed" if code in KILLED else "no tests" if code in NO_TESTS else "survived"
+            count[kind] += 1
+            count["all"] += 1
+            if kind != "killed":
+                survivors.append(name)
+        total.update(count)
+        score = 100.0 * count["killed"] / count["all"] if count["all"] else 0.0
+        print(
+            f"{module:<24} {count['all']:>8} {count['killed']:>7} {count['survived']:>9}"
+            f" {count['no tests']:>8} {score:>6.1f}%"
+        )
+    if total["unchecked"]:
+        print(f"{total['unchecked']} mutants not checked (an interrupted run?): not in the score")
+    overall = 100.0 * total["killed"] / total["all"] if total["all"] else 0.0
+    print(
+        f"{'all':<24} {total['all']:>8} {total['killed']:>7} {total['survived']:>9}"
+        f" {total['no tests']:>8} {overall:>6.1f}%  (goal {GOAL:.0f} %)"
+    )
+    unexplained = [name for name in survivors if name not in known]
+    if survivors:
+        print(f"\nsurvivors ({len(survivors)}; `mutmut show NAME` prints the change):")
+        for name in survivors:
+            why = known.get(name)
+            print(f"  {name}" + (f"  [equivalent: {why}]" if why else ""))
+    if unexplained:
+        print(f"\n{len(unexplained)} survivor(s) neither killed nor listed in docs/testing.md")
+    return overall
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tox -e mutation --", description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="every mutant, not the CI sample")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--report-only", action="store_true", help="print the last run's results")
+    options = parser.parse_args(argv)
+    full = options.full or os.environ.get("TCPCHAT_MUTATION_FULL", "") not in ("", "0")
+    pattern = None if full else SAMPLE
+    modules = mutated_modules()
+    if not options.report_only:
+        command = ["mutmut", "run", "--max-children", str(options.max_children)]
+        command += [] if full else [SAMPLE]
+        print("$", " ".join(command), flush=True)
+        # mutmut's own exit status says nothing about the score; ours does.
+        subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+    found = results(modules, pattern)
+    if not any(found.values()):
+        print("no mutation results under mutants/: did mutmut run?", file=sys.stderr)
+        return 1
+    print("full run" if full else f"CI sample {SAMPLE!r} (the full run: --full)")
+    score = report(found, equivalents())
+    if score < GOAL:
+        print(f"\nFAIL: {score:.1f} % killed, below the goal of {GOAL:.0f} %")
+        return 1
+    print(f"\nOK: {score:.1f} % killed (goal {GOAL:.0f} %)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
