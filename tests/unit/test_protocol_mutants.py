@@ -18,7 +18,7 @@ def test_the_control_character_table_covers_c0_del_and_c1_but_not_tab() -> None:
     table = protocol._build_neutraliser()
     expected = {code: chr(0x2400 + code) for code in range(0x20) if code != 0x09}
     expected[0x7F] = "\u2421"
-    expected.update({code: "\ufffd" for code in range(0x80, 0xA0)})
+    expected.update(dict.fromkeys(range(128, 160), "�"))
     assert table == expected
     assert protocol.neutralise("\x00\x1f\x7f\x80\x9f\t ~\xa0") == "␀␟␡\ufffd\ufffd\t ~\xa0"
 
