@@ -4,7 +4,7 @@ The older test looked at the shared log only after the sleeper had been dropped,
 when the log has just been trimmed: a server dropping slow readers at 8x
 ``max_backlog_bytes`` passed it.  Here the log is sampled after every batch while
 it grows, and the "fell N bytes behind" figure of the drop is checked against
-the limit.
+the limit.  Also: the operator's say() inside the server's single order.
 
 Uses ``ChatServer._log_bytes()`` (a private probe of the delivery code, which
 moves to ``tcpchat.server.delivery`` with the package reshaping).
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import Callable
 
-from harness import joined_peer
+from harness import RawPeer, assert_one_total_order, joined_peer, run_concurrently
 
 from tcpchat import events
 from tcpchat.guard import Limits
@@ -97,5 +98,35 @@ def test_a_reader_that_keeps_up_is_never_dropped_with_a_tiny_budget(
         assert server._log_bytes() <= 2 * 4096 + SLACK
         talker.close()
         listener.close()
+    finally:
+        server.stop()
+
+
+def test_the_operator_chatting_during_a_flood_is_in_everyones_single_order(
+    address: tuple[str, int],
+) -> None:
+    server = ChatServer(*address, limits=Limits.unlimited())
+    server.start()
+    try:
+        peers = [joined_peer(server.address) for _ in range(3)]
+        for number, peer in enumerate(peers):
+            peer.send_line(f"/nick p{number}")
+        for peer in peers:
+            peer.expect_line(r"^\* Client3 is now p2")
+        texts = {f"p{n}": [f"p{n} {i}" for i in range(400)] for n in range(3)}
+        texts["Server"] = [f"operator {i}" for i in range(400)]
+
+        def blast(peer: RawPeer, name: str) -> Callable[[], None]:
+            return lambda: peer.send_bytes("".join(f"{t}\n" for t in texts[name]).encode())
+
+        def operator() -> None:
+            for text in texts["Server"]:
+                server.say(text)
+
+        run_concurrently(operator, *(blast(peer, f"p{n}") for n, peer in enumerate(peers)))
+        total = sum(len(t) for t in texts.values())
+        assert_one_total_order([peer.inbox.wait_for_chat(total, 30) for peer in peers], texts)
+        for peer in peers:
+            peer.close()
     finally:
         server.stop()

@@ -3,7 +3,7 @@
 The real wrong-password delay (not 0), the TLS 1.2 floor with a real TLS 1.1
 client, host-name verification, a full TLS server that does not talk plain
 text into a handshake, a password refusal that gives its per-address seat
-back, and the operator chatting inside the server's single order.
+back.  (The operator chatting inside the single order: test_delivery_limits.py.)
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from harness import RawPeer, assert_one_total_order, joined_peer, run_concurrently
+from harness import RawPeer, run_concurrently
 from tls_certs import make_certificate
 
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError
-from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
 from tcpchat.tls import client_context, server_context
 
@@ -204,30 +203,3 @@ def test_a_full_tls_server_does_not_write_plain_text_into_the_handshake(
         second.close()
     finally:
         first.close()
-
-
-def test_the_operator_chatting_during_a_flood_is_in_everyones_single_order(
-    address: tuple[str, int], stop_later: list[ChatServer]
-) -> None:
-    server = serve(address, limits=Limits.unlimited())
-    stop_later.append(server)
-    peers = [joined_peer(server.address) for _ in range(3)]
-    for number, peer in enumerate(peers):
-        peer.send_line(f"/nick p{number}")
-    for peer in peers:
-        peer.expect_line(r"^\* Client3 is now p2")
-    texts = {f"p{n}": [f"p{n} {i}" for i in range(400)] for n in range(3)}
-    texts["Server"] = [f"operator {i}" for i in range(400)]
-
-    def blast(peer: RawPeer, name: str) -> object:
-        return lambda: peer.send_bytes("".join(f"{t}\n" for t in texts[name]).encode())
-
-    def operator() -> None:
-        for text in texts["Server"]:
-            server.say(text)
-
-    run_concurrently(operator, *(blast(peer, f"p{n}") for n, peer in enumerate(peers)))  # type: ignore[arg-type]
-    total = sum(len(t) for t in texts.values())
-    assert_one_total_order([peer.inbox.wait_for_chat(total, 30) for peer in peers], texts)
-    for peer in peers:
-        peer.close()
