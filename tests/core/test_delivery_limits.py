@@ -126,6 +126,12 @@ def test_the_operator_chatting_during_a_flood_is_in_everyones_single_order(
         run_concurrently(operator, *(blast(peer, f"p{n}") for n, peer in enumerate(peers)))
         total = sum(len(t) for t in texts.values())
         assert_one_total_order([peer.inbox.wait_for_chat(total, 30) for peer in peers], texts)
+        # Then the operator alone, once everything else is out: its line must go out at
+        # once with no other traffic to carry it (a say() outside the transaction leaves
+        # it in the batch, unpublished).
+        server.say("the last word")
+        for peer in peers:
+            assert peer.expect_line(r"^Server: the last word$", timeout=5)
         for peer in peers:
             peer.close()
     finally:
