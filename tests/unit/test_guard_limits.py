@@ -107,3 +107,15 @@ def test_the_address_refusal_in_full() -> None:
     assert AddressCounter(32).refusal("127.0.0.1") == (
         "error: too many connections from 127.0.0.1 (at most 32); close one and try again"
     )
+
+
+def test_with_both_timeouts_off_an_unfinished_line_has_no_deadline() -> None:
+    clock = FakeClock()
+    guard = ConnectionGuard(Limits(line_seconds=0, idle_seconds=0), clock)
+    guard.received(0, partial_line=True)
+    assert guard.seconds_left() is None
+    clock.now += 3600
+    assert guard.expired_reason() is None
+    idle = ConnectionGuard(Limits(line_seconds=0, idle_seconds=5), clock)
+    idle.received(0, partial_line=True)
+    assert idle.seconds_left() == 5  # the idle timer only: "line off" is not "line now"
