@@ -137,8 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         command = ["mutmut", "run", "--max-children", str(options.max_children)]
         command += [] if full else list(chosen.values())
         print("$", " ".join(command), flush=True)
-        # mutmut's own exit status says nothing about the score; ours does.
-        subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+        # mutmut's own exit status says nothing about the score; ours does.  Its output is
+        # a live counter: shown only if it failed (e.g. the tests did not even collect).
+        done = subprocess.run(
+            command, cwd=ROOT, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        if done.returncode != 0:
+            tail = done.stdout.decode(errors="replace").replace("\r", "\n")[-4000:]
+            print(tail, f"\nmutmut exited with {done.returncode}", file=sys.stderr)
     found = results(chosen)
     if not any(found.values()):
         print("no mutation results under mutants/: did mutmut run?", file=sys.stderr)
@@ -153,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(what)
+    if not any(code is not None for codes in found.values() for code in codes.values()):
+        print("no mutant was checked: see mutmut's output above", file=sys.stderr)
+        return 1
     score = report(found, equivalents())
     if score < GOAL:
         print(f"\nFAIL: {score:.1f} % killed, below the goal of {GOAL:.0f} %")
