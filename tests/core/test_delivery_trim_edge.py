@@ -1,0 +1,68 @@
+"""The slow-reader budget at its exact edge, on the delivery code alone (issue 16).
+
+A client exactly ``max_backlog_bytes`` behind when the log is trimmed stays; one
+byte more and it is dropped.  No threads are started: the log, the cursors and
+the trim are driven by hand, with socket pairs standing in for clients.
+
+Uses the delivery module's own classes (``tcpchat.delivery`` today,
+``tcpchat.server.delivery`` after the package reshaping).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Iterator
+
+import pytest
+
+try:
+    from tcpchat.server.delivery import Connection, Delivery  # after the reshaping
+except ImportError:  # pragma: no cover - before it
+    from tcpchat.delivery import Connection, Delivery  # type: ignore[no-redef]
+
+BUDGET = 100
+
+
+@pytest.fixture
+def sockets() -> Iterator[list[socket.socket]]:
+    made: list[socket.socket] = []
+    yield made
+    for sock in made:
+        sock.close()
+
+
+def connection(sockets: list[socket.socket], name: str) -> Connection:
+    ours, theirs = socket.socketpair()
+    sockets += [ours, theirs]
+    return Connection(ours, name)
+
+
+@pytest.mark.parametrize(("behind", "dropped"), [(BUDGET, False), (BUDGET + 1, True)])
+def test_a_client_exactly_at_the_budget_stays_and_one_byte_more_is_dropped(
+    sockets: list[socket.socket], behind: int, dropped: bool
+) -> None:
+    drops: list[tuple[str, str]] = []
+    delivery = Delivery(
+        threading.Lock(),
+        contextlib.nullcontext,
+        lambda conn, why: drops.append((conn.peer, why)),
+        max_backlog_bytes=BUDGET,
+        linger_seconds=0,
+    )
+    oldest = connection(sockets, "oldest")
+    delivery.add(oldest)  # from the very start: far behind by the trim
+    first = 2 * BUDGET + 1 - behind
+    delivery.broadcast(b"a" * first)
+    delivery.publish(None)
+    assert drops == []  # not over 2x the budget yet: no trim
+    edge = connection(sockets, "edge")
+    delivery.add(edge)  # from here on: `behind` bytes behind after the next entry
+    delivery.broadcast(b"b" * behind)
+    delivery.publish(None)  # the log is now 2x the budget + 1: the trim runs
+    assert delivery.log_bytes() <= 2 * BUDGET + 1
+    expected = [("oldest", f"too slow: fell {2 * BUDGET + 1} bytes behind")]
+    if dropped:
+        expected.append(("edge", f"too slow: fell {behind} bytes behind"))
+    assert sorted(drops) == sorted(expected)
