@@ -169,6 +169,16 @@ def test_reconnect_gives_up_on_a_wrong_password(
 # -- the console scripts ------------------------------------------------------------
 
 
+def same_code(installed: Path, checkout: Path) -> bool:
+    """True if *installed* holds exactly this checkout's modules (editable install or wheel)."""
+    ours = sorted(path.relative_to(checkout) for path in checkout.rglob("*.py"))
+    return bool(ours) and all(
+        (installed / relative).is_file()
+        and (installed / relative).read_bytes() == (checkout / relative).read_bytes()
+        for relative in ours
+    )
+
+
 def installed_script(name: str) -> str:
     """The path of console script *name*, if it runs THIS checkout's code; else skip."""
     path = shutil.which(name)
@@ -185,19 +195,20 @@ def installed_script(name: str) -> str:
         first = Path(path).read_text(errors="replace").splitlines()[0]
     interpreter = first[2:].strip().split()[0]
     probe = subprocess.run(
-        [interpreter, "-c", "import tcpchat.cli; print(tcpchat.cli.__file__)"],
+        [interpreter, "-c", "import tcpchat; print(tcpchat.__file__)"],
         check=False,
         capture_output=True,
         text=True,
         cwd=tempfile.gettempdir(),
         env={**os.environ},
     )
-    imported = Path(probe.stdout.strip()).resolve()
-    if CHECKOUT not in imported.parents:
-        message = f"{name} would run {imported}, not this checkout ({CHECKOUT})"
+    imported = Path(probe.stdout.strip()).resolve().parent
+    if not same_code(imported, CHECKOUT / "tcpchat"):
+        # The system-wide editable install may point at another checkout.
+        message = f"{name} would run the tcpchat in {imported}, not this checkout's code"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)
-        pytest.skip(message + ": install this checkout or set PYTHONPATH")
+        pytest.skip(message + ": install this checkout (pip install -e .) or set PYTHONPATH")
     return path
 
 
