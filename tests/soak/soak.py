@@ -15,7 +15,7 @@ checks that every chatter received every well-behaved line, in one order
 shared by all, and that the server is back to its starting threads.
 
     python tests/soak/soak.py --seconds 600          # ten minutes, on demand
-    TCPCHAT_SOAK_SECONDS=600 pytest tests/soak       # the same, as a test
+    TCPCHAT_SOAK_SECONDS=600 pytest -m soak -p no:xdist tests/soak   # the same, as a test
 
 Each connection comes from its own loopback source address (127.77.x.y), the
 way clients on many machines would, so the per-address limit does not apply.
