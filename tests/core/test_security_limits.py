@@ -21,6 +21,7 @@ from tls_certs import make_certificate
 
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError
+from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
 from tcpchat.tls import client_context, server_context
 
@@ -181,11 +182,19 @@ def test_a_certificate_for_another_address_is_refused_by_the_client(
     good.close()
 
 
+@pytest.mark.parametrize(
+    "limit",
+    [{"max_clients": 1}, {"limits": Limits(max_connections_per_address=1)}],
+    ids=["server full", "one per address"],
+)
 def test_a_full_tls_server_does_not_write_plain_text_into_the_handshake(
-    address: tuple[str, int], certificate: tuple[str, str], stop_later: list[ChatServer]
+    limit: dict[str, object],
+    address: tuple[str, int],
+    certificate: tuple[str, str],
+    stop_later: list[ChatServer],
 ) -> None:
     cert, key = certificate
-    stop_later.append(serve(address, tls=server_context(cert, key), max_clients=1))
+    stop_later.append(serve(address, tls=server_context(cert, key), **limit))
     first = ChatClient(*address, tls=client_context(cert))
     first.connect()  # the one seat
     try:
