@@ -119,3 +119,12 @@ def test_with_both_timeouts_off_an_unfinished_line_has_no_deadline() -> None:
     idle = ConnectionGuard(Limits(line_seconds=0, idle_seconds=5), clock)
     idle.received(0, partial_line=True)
     assert idle.seconds_left() == 5  # the idle timer only: "line off" is not "line now"
+
+
+@pytest.mark.parametrize("idle_seconds", [0.5, 1])
+def test_an_idle_timeout_of_a_second_or_less_is_a_timeout(idle_seconds: float) -> None:
+    clock = FakeClock()
+    guard = ConnectionGuard(Limits(line_seconds=0, idle_seconds=idle_seconds), clock)
+    assert guard.seconds_left() == idle_seconds
+    clock.now += idle_seconds
+    assert guard.expired_reason() == f"timed out: idle for {idle_seconds:g} s"
