@@ -128,3 +128,14 @@ def test_an_idle_timeout_of_a_second_or_less_is_a_timeout(idle_seconds: float) -
     assert guard.seconds_left() == idle_seconds
     clock.now += idle_seconds
     assert guard.expired_reason() == f"timed out: idle for {idle_seconds:g} s"
+
+
+def test_the_guards_flood_control_runs_on_the_guards_clock() -> None:
+    clock = FakeClock()
+    guard = ConnectionGuard(
+        Limits(lines_per_second=0.001, burst_lines=1, flood_grace_seconds=10), clock
+    )
+    assert guard.check_line() is Verdict.PASS
+    assert guard.check_line() is Verdict.WARN
+    clock.now += 11  # only this clock moved: the real one did not
+    assert guard.check_line() is Verdict.DISCONNECT

@@ -105,3 +105,10 @@ def test_renaming_to_ones_own_name_is_a_reply_and_frees_nothing() -> None:
     # The old name is free again (case-insensitively), the new one is not.
     assert room.receive("b", "/nick client")[-1] == Broadcast("* Client2 is now client")
     assert "taken" in room.receive("b", "/nick ANN")[0].line  # type: ignore[union-attr]
+
+
+def test_connecting_twice_is_a_programming_error_that_names_the_connection() -> None:
+    room = ChatRoom()
+    room.connect("a")
+    with pytest.raises(ValueError, match=r"^connection 'a' is already in the room$"):
+        room.connect("a")
