@@ -66,3 +66,28 @@ def test_a_client_exactly_at_the_budget_stays_and_one_byte_more_is_dropped(
     if dropped:
         expected.append(("edge", f"too slow: fell {behind} bytes behind"))
     assert sorted(drops) == sorted(expected)
+
+
+def test_a_reply_keeps_its_place_among_broadcasts_after_a_trim(
+    sockets: list[socket.socket],
+) -> None:
+    """Once the log's start has been freed (its base moved), a reply still goes in its place."""
+    delivery = Delivery(
+        threading.Lock(),
+        contextlib.nullcontext,
+        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
+        max_backlog_bytes=BUDGET,
+        linger_seconds=0,
+    )
+    reader = connection(sockets, "reader")
+    delivery.add(reader)
+    delivery.broadcast(b"A" * 150)
+    delivery.publish(None)
+    assert delivery._take_output(reader) == [b"A" * 150]  # it read everything so far
+    delivery.broadcast(b"B" * 100)
+    delivery.publish(None)  # 250 bytes > 2x the budget: the trim frees what all have read
+    assert delivery.log_bytes() == 100  # "A" is gone; the log now starts further on
+    delivery.reply(reader, b"reply\n")  # after B ...
+    delivery.broadcast(b"C" * 10)  # ... and before C
+    delivery.publish(None)
+    assert delivery._take_output(reader) == [b"B" * 100, b"reply\n", b"C" * 10]
