@@ -112,3 +112,13 @@ def test_connecting_twice_is_a_programming_error_that_names_the_connection() -> 
     room.connect("a")
     with pytest.raises(ValueError, match=r"^connection 'a' is already in the room$"):
         room.connect("a")
+
+
+def test_default_nicks_skip_a_number_someone_took_and_keep_counting_up() -> None:
+    room = ChatRoom()
+    room.connect("a")
+    room.connect("b")
+    room.receive("b", "/nick Client3")  # takes the next number by hand
+    room.connect("c")
+    room.connect("d")
+    assert [room.nick_of(c) for c in "abcd"] == ["Client", "Client3", "Client4", "Client5"]
