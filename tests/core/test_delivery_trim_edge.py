@@ -91,3 +91,17 @@ def test_a_reply_keeps_its_place_among_broadcasts_after_a_trim(
     delivery.broadcast(b"C" * 10)  # ... and before C
     delivery.publish(None)
     assert delivery._take_output(reader) == [b"B" * 100, b"reply\n", b"C" * 10]
+
+
+def test_an_empty_log_holds_no_bytes() -> None:
+    delivery = Delivery(
+        threading.Lock(),
+        contextlib.nullcontext,
+        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
+        max_backlog_bytes=BUDGET,
+        linger_seconds=0,
+    )
+    assert delivery.log_bytes() == 0  # nothing said yet
+    delivery.broadcast(b"x" * 300)  # over 2x the budget with nobody to read it
+    delivery.publish(None)
+    assert delivery.log_bytes() == 0  # the trim freed all of it

@@ -139,3 +139,19 @@ def test_the_guards_flood_control_runs_on_the_guards_clock() -> None:
     assert guard.check_line() is Verdict.WARN
     clock.now += 11  # only this clock moved: the real one did not
     assert guard.check_line() is Verdict.DISCONNECT
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [Limits(lines_per_second=0, burst_lines=5), Limits(lines_per_second=5, burst_lines=0)],
+    ids=["rate off", "burst off"],
+)
+def test_either_flood_setting_at_zero_turns_flood_control_off(limits: Limits) -> None:
+    flood = FloodControl(limits, FakeClock())
+    assert not flood.flooding
+    assert all(flood.check() is Verdict.PASS for _ in range(1000))
+    assert not flood.flooding
+
+
+def test_a_new_connection_is_not_flooding() -> None:
+    assert FloodControl(Limits(), FakeClock()).flooding is False

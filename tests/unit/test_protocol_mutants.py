@@ -122,3 +122,12 @@ def test_default_nicks_skip_a_number_someone_took_and_keep_counting_up() -> None
     room.connect("c")
     room.connect("d")
     assert [room.nick_of(c) for c in "abcd"] == ["Client", "Client3", "Client4", "Client5"]
+
+
+def test_encoding_never_fails_on_unpaired_surrogates() -> None:
+    assert protocol.encode_line("a\ud800b") == b"a?b\n"
+
+
+def test_the_line_buffer_refusal_says_exactly_what() -> None:
+    with pytest.raises(ValueError, match=r"^max_line_bytes must be at least 1$"):
+        LineBuffer(0)
