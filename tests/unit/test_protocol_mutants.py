@@ -131,3 +131,9 @@ def test_encoding_never_fails_on_unpaired_surrogates() -> None:
 def test_the_line_buffer_refusal_says_exactly_what() -> None:
     with pytest.raises(ValueError, match=r"^max_line_bytes must be at least 1$"):
         LineBuffer(0)
+
+
+def test_a_fresh_buffer_holds_nothing_and_is_not_discarding() -> None:
+    buffer = LineBuffer()
+    assert buffer.pending_bytes == 0
+    assert buffer.discarding is False
