@@ -70,6 +70,13 @@ def equivalents() -> dict[str, str]:
     return dict(re.findall(r"^- `([\w.ǁ]+__mutmut_\d+)`: (.+)$", text, re.MULTILINE))
 
 
+def owed() -> set[str]:
+    """Survivors docs/testing.md names as still owed a test (``- `NAME` (change): why``)."""
+    path = ROOT / "docs" / "testing.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return set(re.findall(r"^- `([\w.ǁ]+__mutmut_\d+)` \(", text, re.MULTILINE))
+
+
 def results(chosen: dict[str, str]) -> dict[str, dict[str, int | None]]:
     """{module path: {mutant name: exit code}} read from mutmut's own records."""
     found: dict[str, dict[str, int | None]] = {}
@@ -110,12 +117,15 @@ def report(found: dict[str, dict[str, int | None]], known: dict[str, str]) -> fl
     if total["unchecked"]:
         print(f"{total['unchecked']} mutants not checked (an interrupted run?): not in the score")
     print(_row("all", total) + f"  (goal {GOAL:.0f} %)")
-    unexplained = [name for name in survivors if name not in known]
+    listed = owed()
+    unexplained = [name for name in survivors if name not in known and name not in listed]
     if survivors:
         print(f"\nsurvivors ({len(survivors)}; `mutmut show NAME` prints the change):")
         for name in survivors:
             why = known.get(name)
-            print(f"  {name}" + (f"  [equivalent: {why}]" if why else ""))
+            note = f"  [equivalent: {why}]" if why else ""
+            note = "  [owed a test: docs/testing.md]" if name in listed else note
+            print(f"  {name}{note}")
     if unexplained:
         print(f"\n{len(unexplained)} survivor(s) neither killed nor listed in docs/testing.md")
     return _score(total)
