@@ -105,3 +105,35 @@ def test_an_empty_log_holds_no_bytes() -> None:
     delivery.broadcast(b"x" * 300)  # over 2x the budget with nobody to read it
     delivery.publish(None)
     assert delivery.log_bytes() == 0  # the trim freed all of it
+
+
+def read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(5)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize(("abort", "expected"), [(False, b"hello\n"), (True, b"")])
+def test_closing_an_idle_connection_sends_whats_left_unless_it_aborts(
+    abort: bool, expected: bytes
+) -> None:
+    """A graceful close delivers the rest, then hangs up; an aborting one only hangs up."""
+    delivery = Delivery(
+        threading.Lock(),
+        contextlib.nullcontext,
+        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
+        max_backlog_bytes=BUDGET,
+        linger_seconds=0,
+    )
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        leaving = Connection(ours, "leaving")
+        delivery.add(leaving)
+        delivery.broadcast(b"hello\n")
+        delivery.publish(None)  # logged; nobody has sent it to the idle connection yet
+        delivery.close(leaving, abort)
+        assert leaving not in delivery._idle  # its writer has it now
+        assert leaving.done.wait(5), "the writer never finished with the closed connection"
+        assert read_all(theirs) == expected
