@@ -51,7 +51,8 @@ def test_a_client_that_quits_but_never_closes_holds_no_thread_past_the_linger(
 
         # Its reader and the writer that sent "* bye" (running since it did).
         threads = [t for t in threading.enumerate() if t.name.endswith(f":{port}")]
-        assert threads
+        # The writer is lingering for this end to close (it will not): named as the server names it.
+        assert f"tcpchat-writer 127.0.0.1:{port}" in [t.name for t in threads], threads
         for thread in threads:
             thread.join(server.linger_seconds + 5)
         assert [t.name for t in threads if t.is_alive()] == []
