@@ -1,5 +1,8 @@
 """``python -m benchmarks [--quick] [--json FILE]``: tcpchat against Twisted, side by side.
 
+Exits 1 if a goal (printed at the end, as ratios to Twisted in this run) is missed,
+unless ``--no-check``.
+
 Each run starts a fresh server process pinned to one core, drives it from
 this process (pinned to the other core) and stops it.  For every repeat the
 two servers run back to back on the same load, in alternating order, so
@@ -148,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to separate cores")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run, at most")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
+    parser.add_argument(
+        "--no-check",
+        action="store_true",
+        help="print the goals but exit 0 when one is missed (exploring, not gating)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy each server into DIR")
     parser.add_argument(
         "--before",
@@ -210,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     print(goals.text)
     if not goals.correct:
         return 1
-    return 1 if args.check and not goals.met else 0
+    # The goals are ratios between tcpchat and Twisted measured in this one run, back to
+    # back on the same load, so a busy machine slows both: `tox -e bench` fails below them.
+    if not goals.met and not args.no_check:
+        print("benchmarks: a goal was missed (--no-check to only print them)", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

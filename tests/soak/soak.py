@@ -15,7 +15,7 @@ checks that every chatter received every well-behaved line, in one order
 shared by all, and that the server is back to its starting threads.
 
     python tests/soak/soak.py --seconds 600          # ten minutes, on demand
-    TCPCHAT_SOAK_SECONDS=600 pytest tests/soak       # the same, as a test
+    TCPCHAT_SOAK_SECONDS=600 pytest -m soak -p no:xdist tests/soak   # the same, as a test
 
 Each connection comes from its own loopback source address (127.77.x.y), the
 way clients on many machines would, so the per-address limit does not apply.
@@ -103,55 +103,186 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def garbage(host: str, rng: random.Random) -> None:
-    with connect(host) as sock:
-        sock.sendall(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2000))) + b"\n")
+WELCOME = re.compile(rb"^\* welcome, you are (\S+);", re.MULTILINE)
 
 
-def long_line(host: str, rng: random.Random) -> None:
-    with connect(host) as sock:
-        sock.sendall(b"L" * rng.randrange(5_000, 200_000) + b"\n")
+class Misbehaver:
+    """One hostile connection: it counts only once the server has welcomed it.
+
+    A connection refused or never admitted did not reach the server, so it says
+    nothing about how the server deals with the misdeed (``reached`` stays False).
+    ``source`` is its own loopback address, which names it in the server's output.
+    """
+
+    def __init__(self, host: str) -> None:
+        self.sock = connect(host)
+        self.sock.settimeout(REPLY_SECONDS)
+        self.source = self.sock.getsockname()[0]
+        self.received = b""
+        self.reached = self.wait_for(WELCOME) is not None
+
+    def wait_for(self, pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
+        """Read until *pattern* matches what came so far (None: the server closed, or timed out)."""
+        while (match := pattern.search(self.received)) is None:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return None
+            if not data:
+                return None
+            self.received += data
+        return match
+
+    def read_to_end(self) -> bool:
+        """Read until the server hangs up; True if it did within the timeout."""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return False
+            if not data:
+                return True
+            self.received += data
 
 
-def endless_line_then_reset(host: str, rng: random.Random) -> None:
-    sock = connect(host)
-    sock.sendall(b"E" * rng.randrange(100_000, 1_000_000))
-    _reset(sock)
+REPLY_SECONDS = 15.0
+"""How long a misbehaver waits for the server's answer (generous: the machine is busy)."""
 
 
-def reset_mid_line(host: str, rng: random.Random) -> None:
-    sock = connect(host)
-    sock.sendall(b"half a li")
-    _reset(sock)
+# Each misdeed returns None if it never reached the server (not counted), else
+# whether the server did what it should with it.  Misdeeds whose only visible
+# outcome is the server's own record ("left (connection reset by peer)") also
+# name the leave reason expected in the server's output (see EXPECTED_LEAVE).
 
 
-def vanish(host: str, rng: random.Random) -> None:
-    connect(host).close()
+def garbage(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Random bytes: the server goes on parsing and still answers /quit with bye."""
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    noise = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2000))).replace(b"\n", b" ")
+    peer.sock.sendall(noise + b"\n/quit\n")
+    handled = peer.wait_for(re.compile(rb"^\* bye$", re.MULTILINE)) is not None
+    peer.sock.close()
+    return handled, peer.source
 
 
-def flood(host: str, rng: random.Random) -> None:
-    with connect(host) as sock:
-        sock.sendall(b"".join(b"flood %d\n" % i for i in range(rng.randrange(200, 2000))))
+def long_line(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Over the 4096-byte limit: the sender is told its line is too long."""
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    peer.sock.sendall(b"L" * rng.randrange(5_000, 200_000) + b"\n")
+    handled = peer.wait_for(re.compile(rb"^\* error: line too long", re.MULTILINE)) is not None
+    peer.sock.close()
+    return handled, peer.source
 
 
-def escape_sequences(host: str, rng: random.Random) -> None:
-    with connect(host) as sock:
-        sock.sendall(b"\x1b]0;pwned\x07\x1b[2J\x9b\x00\xff\xfe\r\n/nick \x1b[31mred\n")
+def endless_line_then_reset(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """A line that never ends: reported as soon as it passes the limit, then a reset."""
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    peer.sock.sendall(b"E" * rng.randrange(100_000, 1_000_000))
+    handled = peer.wait_for(re.compile(rb"^\* error: line too long", re.MULTILINE)) is not None
+    _reset(peer.sock)
+    return handled, peer.source
 
 
-def half_close(host: str, rng: random.Random) -> None:
-    with connect(host) as sock:
-        sock.sendall(b"/who\nbye\n")
-        sock.shutdown(socket.SHUT_WR)
-        with contextlib.suppress(OSError):
-            while sock.recv(65536):
-                pass
+def reset_mid_line(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Half a line, then a reset: only the server's record shows the outcome."""
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    peer.sock.sendall(b"half a li")
+    _reset(peer.sock)
+    return True, peer.source
+
+
+def vanish(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Welcomed, then gone without a word: the server's record shows a closed connection."""
+    peer = Misbehaver(host)
+    peer.sock.close()
+    return (True if peer.reached else None), peer.source
+
+
+def flood(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Far over the burst: the sender is warned to slow down."""
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    peer.sock.sendall(b"".join(b"flood %d\n" % i for i in range(rng.randrange(200, 2000))))
+    handled = peer.wait_for(re.compile(rb"^\* error: slow down", re.MULTILINE)) is not None
+    peer.sock.close()
+    return handled, peer.source
+
+
+def escape_sequences(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Terminal escapes: relayed only as visible stand-ins, and refused as a nickname."""
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    peer.sock.sendall(b"\x1b]0;pwned\x07\x1b[2J\x9b\x00\xff\xfe\r\n/nick \x1b[31mred\n")
+    echoed = peer.wait_for(re.compile(rb"^\S+: \xe2\x90\x9b\]0;pwned", re.MULTILINE))
+    # The nickname is refused, or taken in its visible form ("␛[31mred"), never raw.
+    nick = peer.wait_for(
+        re.compile(rb"^\* (error: cannot change nickname|\S+ is now \xe2\x90\x9b\[31mred$)", re.M)
+    )
+    handled = echoed is not None and nick is not None and b"\x1b" not in peer.received
+    peer.sock.close()
+    return handled, peer.source
+
+
+def half_close(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Two lines, then end of sending: both answered, then the server hangs up."""
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    peer.sock.sendall(b"/who\nbye\n")
+    peer.sock.shutdown(socket.SHUT_WR)
+    closed = peer.read_to_end()
+    text = peer.received
+    handled = (
+        closed and b"\n* online: " in text and re.search(rb"^\S+: bye$", text, re.M) is not None
+    )
+    peer.sock.close()
+    return handled, peer.source
 
 
 MISDEEDS = (
     garbage, long_line, endless_line_then_reset, reset_mid_line, vanish, flood,
     escape_sequences, half_close,
 )  # fmt: skip
+
+EXPECTED_LEAVE = {
+    "garbage": "quit",
+    "reset_mid_line": "connection reset by peer",
+    "endless_line_then_reset": "connection reset by peer",
+    "vanish": "connection closed",
+    "half_close": "connection closed",
+}
+"""The leave reason the server must record for a misdeed whose outcome it alone sees."""
+
+
+def leave_reasons(server_output: str) -> dict[str, str]:
+    """{source address: the reason the server gave when that connection left}."""
+    joined = re.compile(r"\* (\S+) joined from ([\d.]+):\d+$")
+    left = re.compile(r"\* (\S+) left \((.*)\)$")
+    source_of: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for line in server_output.splitlines():
+        if match := joined.search(line):
+            source_of[match.group(1)] = match.group(2)
+        elif (match := left.search(line)) and match.group(1) in source_of:
+            reasons[source_of.pop(match.group(1))] = match.group(2)
+    return reasons
 
 
 @dataclass
@@ -160,7 +291,11 @@ class Report:
     idle: int
     chatters: int
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, RSS KiB, threads)
-    misdeeds: dict[str, int] = field(default_factory=dict)
+    misdeeds: dict[str, int] = field(default_factory=dict)  # kind -> reached the server
+    unreached: dict[str, int] = field(default_factory=dict)  # refused, failed or never welcomed
+    unhandled: dict[str, int] = field(default_factory=dict)  # the server's answer never came
+    wrong_leave: dict[str, int] = field(default_factory=dict)  # recorded with another reason
+    sources: dict[str, list[str]] = field(default_factory=dict)  # kind -> source addresses
     passers_by: int = 0
     chat_sent: int = 0
     chat_delivered: int = 0
@@ -184,8 +319,11 @@ class Report:
             "lost": self.lost,
             "out of order": self.out_of_order,
             "passers-by": self.passers_by,
-            "misbehaving connections": sum(self.misdeeds.values()),
-            "misdeeds": self.misdeeds,
+            "misbehaving connections that reached the server": sum(self.misdeeds.values()),
+            "misdeeds (reached)": self.misdeeds,
+            "misdeeds that never reached the server": self.unreached,
+            "misdeeds the server did not answer as it should": self.unhandled,
+            "misdeeds recorded with the wrong leave reason": self.wrong_leave,
             "RSS MiB start / peak / end": [round(x / 1024, 1) for x in (rss[0], max(rss), rss[-1])]
             if rss
             else [],
@@ -240,10 +378,13 @@ def _soak(server: ChatProcess, host: str, rng: random.Random, report: Report) ->
         local = random.Random(rng.random())
         while not stop.wait(local.uniform(0.1, 0.5)):
             deed = local.choice(MISDEEDS)
-            with contextlib.suppress(OSError):
-                deed(host, local)
+            kind = deed.__name__
+            try:
+                handled, source = deed(host, local)
+            except OSError:  # refused, or reset under load before the deed was done
+                handled, source = None, ""
             with lock:
-                report.misdeeds[deed.__name__] = report.misdeeds.get(deed.__name__, 0) + 1
+                _record(report, kind, handled, source)
 
     def pass_by() -> None:
         local = random.Random(rng.random())
@@ -272,6 +413,31 @@ def _soak(server: ChatProcess, host: str, rng: random.Random, report: Report) ->
     for talker in talkers:
         talker.close()
     _check_recovery(server, host, report)
+    _check_leaves(server, report)
+
+
+def _record(report: Report, kind: str, handled: bool | None, source: str) -> None:
+    """Count one misdeed: unreached, or reached and answered as it should be (or not)."""
+    if handled is None:
+        report.unreached[kind] = report.unreached.get(kind, 0) + 1
+        return
+    report.misdeeds[kind] = report.misdeeds.get(kind, 0) + 1
+    report.sources.setdefault(kind, []).append(source)
+    if not handled:
+        report.unhandled[kind] = report.unhandled.get(kind, 0) + 1
+
+
+def _check_leaves(server: ChatProcess, report: Report) -> None:
+    """Misdeeds only the server sees the end of: its output names the right reason for each."""
+    reasons = leave_reasons(server.stdout)
+    for kind, expected in EXPECTED_LEAVE.items():
+        for source in report.sources.get(kind, []):
+            if reasons.get(source) != expected:
+                report.wrong_leave[kind] = report.wrong_leave.get(kind, 0) + 1
+                if len(report.problems) < 20:
+                    report.problems.append(
+                        f"{kind} from {source}: left ({reasons.get(source)}), not ({expected})"
+                    )
 
 
 def _check_delivery(talkers: list[Listener], sent: dict[int, int], report: Report) -> None:

@@ -1,0 +1,139 @@
+"""The slow-reader budget at its exact edge, on the delivery code alone (issue 16).
+
+A client exactly ``max_backlog_bytes`` behind when the log is trimmed stays; one
+byte more and it is dropped.  No threads are started: the log, the cursors and
+the trim are driven by hand, with socket pairs standing in for clients.
+
+Uses the delivery module's own classes (``tcpchat.delivery`` today,
+``tcpchat.server.delivery`` after the package reshaping).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Iterator
+
+import pytest
+
+try:
+    from tcpchat.server.delivery import Connection, Delivery  # after the reshaping
+except ImportError:  # pragma: no cover - before it
+    from tcpchat.delivery import Connection, Delivery  # type: ignore[no-redef]
+
+BUDGET = 100
+
+
+@pytest.fixture
+def sockets() -> Iterator[list[socket.socket]]:
+    made: list[socket.socket] = []
+    yield made
+    for sock in made:
+        sock.close()
+
+
+def connection(sockets: list[socket.socket], name: str) -> Connection:
+    ours, theirs = socket.socketpair()
+    sockets += [ours, theirs]
+    return Connection(ours, name)
+
+
+@pytest.mark.parametrize(("behind", "dropped"), [(BUDGET, False), (BUDGET + 1, True)])
+def test_a_client_exactly_at_the_budget_stays_and_one_byte_more_is_dropped(
+    sockets: list[socket.socket], behind: int, dropped: bool
+) -> None:
+    drops: list[tuple[str, str]] = []
+    delivery = Delivery(
+        threading.Lock(),
+        contextlib.nullcontext,
+        lambda conn, why: drops.append((conn.peer, why)),
+        max_backlog_bytes=BUDGET,
+        linger_seconds=0,
+    )
+    oldest = connection(sockets, "oldest")
+    delivery.add(oldest)  # from the very start: far behind by the trim
+    first = 2 * BUDGET + 1 - behind
+    delivery.broadcast(b"a" * first)
+    delivery.publish(None)
+    assert drops == []  # not over 2x the budget yet: no trim
+    edge = connection(sockets, "edge")
+    delivery.add(edge)  # from here on: `behind` bytes behind after the next entry
+    delivery.broadcast(b"b" * behind)
+    delivery.publish(None)  # the log is now 2x the budget + 1: the trim runs
+    assert delivery.log_bytes() <= 2 * BUDGET + 1
+    expected = [("oldest", f"too slow: fell {2 * BUDGET + 1} bytes behind")]
+    if dropped:
+        expected.append(("edge", f"too slow: fell {behind} bytes behind"))
+    assert sorted(drops) == sorted(expected)
+
+
+def test_a_reply_keeps_its_place_among_broadcasts_after_a_trim(
+    sockets: list[socket.socket],
+) -> None:
+    """Once the log's start has been freed (its base moved), a reply still goes in its place."""
+    delivery = Delivery(
+        threading.Lock(),
+        contextlib.nullcontext,
+        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
+        max_backlog_bytes=BUDGET,
+        linger_seconds=0,
+    )
+    reader = connection(sockets, "reader")
+    delivery.add(reader)
+    delivery.broadcast(b"A" * 150)
+    delivery.publish(None)
+    assert delivery._take_output(reader) == [b"A" * 150]  # it read everything so far
+    delivery.broadcast(b"B" * 100)
+    delivery.publish(None)  # 250 bytes > 2x the budget: the trim frees what all have read
+    assert delivery.log_bytes() == 100  # "A" is gone; the log now starts further on
+    delivery.reply(reader, b"reply\n")  # after B ...
+    delivery.broadcast(b"C" * 10)  # ... and before C
+    delivery.publish(None)
+    assert delivery._take_output(reader) == [b"B" * 100, b"reply\n", b"C" * 10]
+
+
+def test_an_empty_log_holds_no_bytes() -> None:
+    delivery = Delivery(
+        threading.Lock(),
+        contextlib.nullcontext,
+        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
+        max_backlog_bytes=BUDGET,
+        linger_seconds=0,
+    )
+    assert delivery.log_bytes() == 0  # nothing said yet
+    delivery.broadcast(b"x" * 300)  # over 2x the budget with nobody to read it
+    delivery.publish(None)
+    assert delivery.log_bytes() == 0  # the trim freed all of it
+
+
+def read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(5)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize(("abort", "expected"), [(False, b"hello\n"), (True, b"")])
+def test_closing_an_idle_connection_sends_whats_left_unless_it_aborts(
+    abort: bool, expected: bytes
+) -> None:
+    """A graceful close delivers the rest, then hangs up; an aborting one only hangs up."""
+    delivery = Delivery(
+        threading.Lock(),
+        contextlib.nullcontext,
+        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
+        max_backlog_bytes=BUDGET,
+        linger_seconds=0,
+    )
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        leaving = Connection(ours, "leaving")
+        delivery.add(leaving)
+        delivery.broadcast(b"hello\n")
+        delivery.publish(None)  # logged; nobody has sent it to the idle connection yet
+        delivery.close(leaving, abort)
+        assert leaving not in delivery._idle  # its writer has it now
+        assert leaving.done.wait(5), "the writer never finished with the closed connection"
+        assert read_all(theirs) == expected
