@@ -214,6 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     settings = _settings(parser, parser.parse_args(argv))
     try:
+        if settings.cafile:  # a bad file is a bad option (2), not an unreachable server (1)
+            client_context(settings.cafile)
+    except ChatError as exc:
+        print(f"tcpchat: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    try:
         if settings.headless:
             return _run_headless(settings)
         return _run_window(settings)

@@ -156,7 +156,7 @@ class _ClientSession:
         try:
             if self.client is None:
                 raise ChatError("not connected yet; message not sent")
-            self.client.send(line)
+            self.client.send(line, wait=True)  # stdin waits for the server: backpressure
         except ChatError as exc:
             self.complain.write(f"tcpchat: {exc}")
 

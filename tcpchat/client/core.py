@@ -71,6 +71,7 @@ class ChatClient:
         self._failed: set[tuple[int, type]] = set()  # (observer, event type) reported
         self._lock = threading.Lock()
         self._has_output = threading.Condition(self._lock)
+        self._has_room = threading.Condition(self._lock)  # the writer emptied the outbox
         self._outbox: collections.deque[bytes] = collections.deque()
         self._queued_bytes = 0
         self._closing = False  # no more sending: /quit queued or connection lost
@@ -129,11 +130,15 @@ class ChatClient:
         tls_sock.settimeout(None)
         return TLSStream(tls_sock)
 
-    def send(self, text: str) -> None:
-        """Queue *text* (one line per line of it) for the server; never blocks.
+    def send(self, text: str, *, wait: bool = False) -> None:
+        """Queue *text* (one line per line of it) for the server.
 
-        Raises :class:`ChatError` when not connected, when a line is longer
-        than the server accepts, or when the server has stopped reading.
+        Raises :class:`ChatError` when not connected or when a line is longer
+        than the server accepts.  When ``max_queued_bytes`` are already waiting
+        (the server reads slower than we write), *wait* decides: ``True`` holds
+        the caller until the writer has room (backpressure: the terminal
+        client's stdin reader, so a piped file is paced, never cut), ``False``
+        refuses with :class:`ChatError` (a window's Tk thread must not block).
         """
         lines = [protocol.encode_line(line.rstrip("\r")) for line in text.split("\n")]
         for line in lines:
@@ -146,8 +151,12 @@ class ChatClient:
             if not self._connected or self._closing:
                 raise ChatError(f"not connected to {self.address}; message not sent")
             size = sum(len(line) for line in lines)
-            if self._queued_bytes + size > self.max_queued_bytes:
-                raise ChatError("the server is not reading; message not sent")
+            while self._queued_bytes and self._queued_bytes + size > self.max_queued_bytes:
+                if not wait:
+                    raise ChatError("the server is not reading; message not sent")
+                self._has_room.wait()
+                if not self._connected or self._closing:
+                    raise ChatError(f"not connected to {self.address}; message not sent")
             self._outbox.extend(lines)
             self._quit_sent |= any(_is_quit(line) for line in lines)
             self._queued_bytes += size
@@ -163,6 +172,7 @@ class ChatClient:
                 self._outbox.append(protocol.encode_line("/quit"))
             self._closing = True
             self._has_output.notify()
+            self._has_room.notify_all()
         self._writer.join()
         self._reader.join(self.close_timeout)
         shutdown(self._sock, socket.SHUT_RDWR)  # wake the reader if the server lingers
@@ -181,6 +191,7 @@ class ChatClient:
                     data = b"".join(self._outbox)
                     self._outbox.clear()
                     self._queued_bytes = 0
+                    self._has_room.notify_all()
                     finished = self._closing
                 if data and self._connected:
                     self._sock.sendall(data)
@@ -212,6 +223,7 @@ class ChatClient:
             expected = self._closed or self._quit_sent
             self._closing = True
             self._has_output.notify()
+            self._has_room.notify_all()
         if expected:
             reason = "closed"
         elif self.refusal:  # "wrong password" says more than "closed the connection"

@@ -131,6 +131,30 @@ def test_send_never_blocks_on_a_server_that_does_not_read(address: tuple[str, in
         client.close()
 
 
+def test_a_waiting_send_is_held_back_until_the_server_reads(address: tuple[str, int]) -> None:
+    """send(wait=True), the terminal client's stdin path: paced by the server, never refused."""
+    lines, size = 2_000, 1000
+    with socket.create_server(address) as listener:
+        client = ChatClient(*address)
+        client.max_queued_bytes = 64 * 1024  # far less than what is sent
+        client.connect()
+        peer, _ = listener.accept()
+        sender = threading.Thread(
+            target=lambda: [client.send(f"{n:05d}" + "y" * size, wait=True) for n in range(lines)]
+        )
+        sender.start()
+        received = b""
+        with peer:
+            while received.count(b"\n") < lines:  # the server reads only now: all of it arrives
+                chunk = peer.recv(1 << 16)
+                assert chunk, "the client hung up before sending everything"
+                received += chunk
+        sender.join()
+        numbers = [int(line[:5]) for line in received.split(b"\n")[:lines]]
+        assert numbers == list(range(lines))  # none dropped, none doubled, in order
+        client.close()
+
+
 def test_multi_line_text_is_sent_as_separate_lines(chat_server: ChatServer) -> None:
     client, inbox = make_client(chat_server)
     client.send("one\r\ntwo")

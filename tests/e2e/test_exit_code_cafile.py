@@ -1,10 +1,9 @@
-"""RED until fixed: a bad ``--cafile`` is a bad option, so it exits 2 as the README's table says.
+"""A bad ``--cafile`` is a bad option, so it exits 2 as the README's table says.
 
-Today the client exits 1 (the code for "no server at the address"): the error
-is raised while building the TLS context, inside the try that maps every
-client ChatError to exit 1 (tcpchat/cli.py, main()).  Fix: check --cafile
-while the options are read (client_security() called before the try, or its
-ChatError mapped to EXIT_USAGE), so a script can tell a typo from an outage.
+It used to exit 1 (the code for "no server at the address"): the error was
+raised while building the TLS context, inside the try that maps a client's
+ChatError to exit 1.  The CLI now checks the file before it starts anything,
+so a script can tell a typo from an outage.
 """
 
 from __future__ import annotations
