@@ -4,8 +4,9 @@ A client exactly ``max_backlog_bytes`` behind when the log is trimmed stays; one
 byte more and it is dropped.  No threads are started: the log, the cursors and
 the trim are driven by hand, with socket pairs standing in for clients.
 
-Uses the delivery module's own classes (``tcpchat.delivery`` today,
-``tcpchat.server.delivery`` after the package reshaping).
+Delivery's seam with the server is one transactions object (the lock, a way to
+open a change, and ``drop``); :class:`Changes` here is the smallest honest one:
+a real lock, changes that open nothing more, and drops recorded (or refused).
 """
 
 from __future__ import annotations
@@ -13,16 +14,35 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from typing import Iterator
+from typing import ContextManager, Iterator
 
 import pytest
 
-try:
-    from tcpchat.server.delivery import Connection, Delivery  # after the reshaping
-except ImportError:  # pragma: no cover - before it
-    from tcpchat.delivery import Connection, Delivery  # type: ignore[no-redef]
+from tcpchat.chatlog import MemoryLog
+from tcpchat.server.delivery import Connection, Delivery
 
 BUDGET = 100
+
+
+class Changes:
+    """The transactions delivery is given: a lock, changes, and the drops it asks for."""
+
+    def __init__(self, *, drops_allowed: bool = True) -> None:
+        self.lock = threading.Lock()
+        self.drops: list[tuple[str, str]] = []
+        self.drops_allowed = drops_allowed
+
+    def __call__(self, sender: Connection | None = None) -> ContextManager[None]:
+        return contextlib.nullcontext()
+
+    def drop(self, connection: Connection, reason: str) -> None:
+        if not self.drops_allowed:
+            pytest.fail(f"{connection.peer} dropped: {reason}")
+        self.drops.append((connection.peer, reason))
+
+
+def make_delivery(changes: Changes) -> Delivery:
+    return Delivery(changes, max_backlog_bytes=BUDGET, linger_seconds=0, log=MemoryLog())
 
 
 @pytest.fixture
@@ -43,14 +63,9 @@ def connection(sockets: list[socket.socket], name: str) -> Connection:
 def test_a_client_exactly_at_the_budget_stays_and_one_byte_more_is_dropped(
     sockets: list[socket.socket], behind: int, dropped: bool
 ) -> None:
-    drops: list[tuple[str, str]] = []
-    delivery = Delivery(
-        threading.Lock(),
-        contextlib.nullcontext,
-        lambda conn, why: drops.append((conn.peer, why)),
-        max_backlog_bytes=BUDGET,
-        linger_seconds=0,
-    )
+    changes = Changes()
+    drops = changes.drops
+    delivery = make_delivery(changes)
     oldest = connection(sockets, "oldest")
     delivery.add(oldest)  # from the very start: far behind by the trim
     first = 2 * BUDGET + 1 - behind
@@ -72,13 +87,7 @@ def test_a_reply_keeps_its_place_among_broadcasts_after_a_trim(
     sockets: list[socket.socket],
 ) -> None:
     """Once the log's start has been freed (its base moved), a reply still goes in its place."""
-    delivery = Delivery(
-        threading.Lock(),
-        contextlib.nullcontext,
-        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
-        max_backlog_bytes=BUDGET,
-        linger_seconds=0,
-    )
+    delivery = make_delivery(Changes(drops_allowed=False))
     reader = connection(sockets, "reader")
     delivery.add(reader)
     delivery.broadcast(b"A" * 150)
@@ -94,13 +103,7 @@ def test_a_reply_keeps_its_place_among_broadcasts_after_a_trim(
 
 
 def test_an_empty_log_holds_no_bytes() -> None:
-    delivery = Delivery(
-        threading.Lock(),
-        contextlib.nullcontext,
-        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
-        max_backlog_bytes=BUDGET,
-        linger_seconds=0,
-    )
+    delivery = make_delivery(Changes(drops_allowed=False))
     assert delivery.log_bytes() == 0  # nothing said yet
     delivery.broadcast(b"x" * 300)  # over 2x the budget with nobody to read it
     delivery.publish(None)
@@ -120,13 +123,7 @@ def test_closing_an_idle_connection_sends_whats_left_unless_it_aborts(
     abort: bool, expected: bytes
 ) -> None:
     """A graceful close delivers the rest, then hangs up; an aborting one only hangs up."""
-    delivery = Delivery(
-        threading.Lock(),
-        contextlib.nullcontext,
-        lambda conn, why: pytest.fail(f"{conn.peer} dropped: {why}"),
-        max_backlog_bytes=BUDGET,
-        linger_seconds=0,
-    )
+    delivery = make_delivery(Changes(drops_allowed=False))
     ours, theirs = socket.socketpair()
     with ours, theirs:
         leaving = Connection(ours, "leaving")

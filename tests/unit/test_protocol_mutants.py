@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tcpchat import protocol
+from tcpchat import events, protocol
 from tcpchat.protocol import Kind, LineBuffer, Pass, ServerLine
-from tcpchat.room import ALREADY_IN, Broadcast, ChatRoom, Reply
+from tcpchat.room import Broadcast, ChatRoom, Reply
 
 
 def test_the_control_character_table_covers_c0_del_and_c1_but_not_tab() -> None:
@@ -82,7 +82,9 @@ def test_help_pass_and_unknown_replies_go_to_the_asker_in_these_words() -> None:
     room = ChatRoom()
     room.connect("a")
     assert room.receive("a", "/help") == [Reply("a", "* commands: " + protocol.COMMAND_HELP)]
-    assert room.receive("a", "/pass secret") == [Reply("a", "* " + ALREADY_IN)]
+    assert room.receive("a", "/pass secret") == [
+        Reply("a", "* you are already in: /pass is only for the first line, when a server asks")
+    ]
     assert room.receive("a", "/frob") == [
         Reply(
             "a",
@@ -99,9 +101,9 @@ def test_renaming_to_ones_own_name_is_a_reply_and_frees_nothing() -> None:
     assert room.receive("a", "/nick Client") == [Reply("a", "* you are already Client")]
     actions = room.receive("a", "/nick ann")
     assert Broadcast("* Client is now ann") in actions
-    # The observer event (room.Renamed today, events.Renamed after the reshaping).
-    renamed = [a for a in actions if type(a).__name__ == "Renamed"]
-    assert [(r.old, r.new) for r in renamed] == [("Client", "ann")]  # type: ignore[attr-defined]
+    # The observer event, the same type the front ends receive.
+    renamed = [a for a in actions if isinstance(a, events.Renamed)]
+    assert [(r.old, r.new) for r in renamed] == [("Client", "ann")]
     # The old name is free again (case-insensitively), the new one is not.
     assert room.receive("b", "/nick client")[-1] == Broadcast("* Client2 is now client")
     assert "taken" in room.receive("b", "/nick ANN")[0].line  # type: ignore[union-attr]
