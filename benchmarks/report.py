@@ -64,7 +64,8 @@ def table(summary: dict[str, Any]) -> str:
                 "ok" if m["ok"] else "FAIL", "" if ratio is None else f"{ratio:.2f}x",
             )  # fmt: skip
             lines.append(
-                f"{'':<9} {server:<8} " + " ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS))
+                f"{'':<9} {server:<8} "
+                + " ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=False))
             )
     lines.append("")
     lines.append(

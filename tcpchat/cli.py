@@ -18,7 +18,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Optional, Sequence, TypeVar
+from typing import IO, Any, Callable, Sequence, TypeVar
 
 from tcpchat import __version__, console, protocol
 from tcpchat.client import ChatClient
@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-ClientFactory = Callable[[Optional[str]], ChatClient]
+ClientFactory = Callable[[str | None], ChatClient]
 """Makes the :class:`ChatClient` for one connection attempt, given the nickname to ask for."""
 
 

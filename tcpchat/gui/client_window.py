@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import tkinter as tk
 from tkinter import ttk
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from tcpchat import events
 from tcpchat.client import ChatClient
@@ -15,7 +15,7 @@ from tcpchat.gui.i18n import _
 from tcpchat.gui.transcript import Line, Style
 from tcpchat.runtime import RETRY_DELAYS, retry_delay
 
-ClientFactory = Callable[[Optional[str]], ChatClient]
+ClientFactory = Callable[[str | None], ChatClient]
 """Makes the ChatClient for one attempt, given the nickname to ask for (TLS,
 password and log file are the factory's business: see :mod:`tcpchat.cli`)."""
 

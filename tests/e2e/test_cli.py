@@ -211,13 +211,13 @@ def test_several_clients_at_full_speed_all_see_one_order(
     names = ["a", "b", "c"]
     clients = [start_process(client_args(address, "--nick", n), name=n) for n in names]
     # Start the race only once everyone has their name.
-    for client, name in zip(clients, names):
+    for client, name in zip(clients, names, strict=False):
         client.wait_for_output(f"^\\* Client\\d* is now {name}$")
     texts = {name: [f"{name} {i}" for i in range(500)] for name in names}
     run_concurrently(
         *(
             _writer(client, "".join(f"{t}\n" for t in texts[name]))
-            for client, name in zip(clients, names)
+            for client, name in zip(clients, names, strict=False)
         )
     )
     assert_one_total_order([client.out.wait_for_chat(1500, 30) for client in clients], texts)

@@ -34,7 +34,9 @@ def check(data: bytes) -> None:
     limit = 1 + data[0] % 64
     cuts = sorted({1 + byte % max(1, len(data) - 2) for byte in data[1:4]})
     stream = data[2:]
-    pieces = [stream[start:end] for start, end in zip([0, *cuts], [*cuts, len(stream)])]
+    pieces = [
+        stream[start:end] for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=False)
+    ]
 
     buffer = protocol.LineBuffer(limit)
     lines: list[str] = []
