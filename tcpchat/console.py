@@ -100,6 +100,7 @@ class _ClientSession:
         self.leaving = False  # end of input or a signal
         self.lost = ""  # why the current connection ended
         self.expected = False  # ... because this end asked for it (/quit)
+        self.announced = False  # ... because the server said it was shutting down
 
     def run(self, stdin: IO[str]) -> int:
         failures = 0
@@ -117,6 +118,8 @@ class _ClientSession:
             client.close()
             if self.leaving or self.expected:
                 return 0
+            if not self.reconnect and self.announced:
+                return 0  # a clean stop: the server's own notice has said so, once
             if not self.reconnect or client.refusal:
                 self.complain.write(f"tcpchat: connection lost: {self.lost}")
                 return 1
@@ -132,7 +135,7 @@ class _ClientSession:
         """Connect a new client; with reconnect, a failure is a loss like any other."""
         self.client = client = self.new_client(self.nick)
         client.add_observer(self._observe)
-        self.lost, self.expected = "", False
+        self.lost, self.expected, self.announced = "", False, False
         self.wake.clear()
         try:
             client.connect()
@@ -177,5 +180,6 @@ class _ClientSession:
             self.complain(event)
         elif isinstance(event, events.Disconnected):
             self.expected = event.expected
+            self.announced = event.announced
             self.lost = event.reason
             self.wake.ring()

@@ -99,6 +99,8 @@ class Disconnected:
     reason: str
     expected: bool = False
     """True when this end asked for it (``close()``), false when it was lost."""
+    announced: bool = False
+    """True when the server said it was shutting down first: a clean stop, not a loss."""
     at: float = field(default_factory=_now, compare=False)
 
 

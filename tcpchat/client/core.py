@@ -77,6 +77,7 @@ class ChatClient:
         self._closing = False  # no more sending: /quit queued or connection lost
         self._closed = False  # close() has been called
         self._quit_sent = False  # the user typed /quit: the hang-up is expected
+        self._shutdown_announced = False  # the server said "* server shutting down"
         self._connected = False
         self._reader = threading.Thread()
         self._writer = threading.Thread()
@@ -226,10 +227,17 @@ class ChatClient:
             self._has_room.notify_all()
         if expected:
             reason = "closed"
+        elif self._shutdown_announced:
+            reason = protocol.SHUTTING_DOWN.format()
         elif self.refusal:  # "wrong password" says more than "closed the connection"
             refused = protocol.CLOSING.parse(self.refusal)
             reason = "refused: " + (refused["reason"] if refused else self.refusal)
-        self._emit(events.Disconnected(f"{reason} ({self.address})", expected=expected))
+        announced = self._shutdown_announced and not expected
+        self._emit(
+            events.Disconnected(
+                f"{reason} ({self.address})", expected=expected, announced=announced
+            )
+        )
 
     def _to_event(self, text: str) -> events.Event:
         line = protocol.parse_server_line(text)
@@ -238,6 +246,8 @@ class ChatClient:
         if line.text in protocol.FINAL_REFUSALS:
             self.refusal = line.text
             return events.Notice(line.text)
+        if protocol.SHUTTING_DOWN.parse(line.text) is not None:
+            self._shutdown_announced = True
         welcome = protocol.WELCOME.parse(line.text)
         if welcome is not None:
             self.nick = welcome["nick"]

@@ -182,7 +182,7 @@ class ChatServer:
             self._door.stop()
             changes.apply([Broadcast(SHUTDOWN_NOTICE)])
             for connection in list(self._delivery.connections):
-                changes.close(connection)
+                changes.close(connection, protocol.SHUTTING_DOWN.format())
             self._delivery.stop()
         assert self._wake_accept is not None
         assert self._listener is not None

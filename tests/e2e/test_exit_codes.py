@@ -60,6 +60,24 @@ def test_row_server_stopped_by_a_signal_exits_0(
     assert no_traceback(server.stdout, server.stderr)
 
 
+def test_a_client_of_a_server_stopping_cleanly_says_so_once_and_exits_0(
+    address: tuple[str, int], start_process: Start
+) -> None:
+    """The row's clients: the server's notice is the whole story (no "connection lost", 0)."""
+    server = listening(start_process, address)
+    client = start_process(client_args(address), name="client")
+    client.wait_for_output(r"^\* welcome")
+    server.signal(signal.SIGTERM)
+    client.wait_for_output(r"^\* server shutting down$")
+    assert client.wait() == 0
+    assert "connection lost" not in client.stdout + client.stderr
+    assert client.stdout.count("server shutting down") == 1
+    # The server's log says why the client left: it did not quit.
+    assert server.wait() == 0
+    assert "Client left (server shutting down)" in server.stdout
+    assert "left (quit)" not in server.stdout
+
+
 @pytest.mark.parametrize("how", ["end of input", "/quit"])
 def test_row_client_end_of_input_or_quit_exits_0(
     how: str, address: tuple[str, int], start_process: Start

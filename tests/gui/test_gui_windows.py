@@ -345,7 +345,7 @@ def test_losing_the_server_disables_send(
     pump_until(tk_root, lambda: window.status is Status.CONNECTED, "connected")
     server.stop()
     pump_until(tk_root, lambda: window.status is Status.DISCONNECTED, "disconnected")
-    assert window.status_text.startswith("Disconnected: the server closed the connection")
+    assert window.status_text.startswith("Disconnected: server shutting down")  # as announced
     assert not window.can_send
     pump_until(tk_root, window.reconnect_button.winfo_ismapped, "the Reconnect button")
 
