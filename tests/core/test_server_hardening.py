@@ -45,6 +45,11 @@ def serve(address: tuple[str, int]) -> Iterator[Callable[..., ChatServer]]:
         server.stop()
 
 
+def server_threads() -> set[threading.Thread]:
+    """The threads a server started: each carries a ``tcpchat-`` name."""
+    return {t for t in threading.enumerate() if t.name.startswith("tcpchat-")}
+
+
 def joined(server: ChatServer) -> RawPeer:
     return joined_peer(server.address)
 
@@ -172,7 +177,7 @@ def test_no_chat_reaches_a_connection_without_the_password(
 def test_stop_refuses_those_still_at_the_door_and_leaves_no_thread(
     address: tuple[str, int],
 ) -> None:
-    before = set(threading.enumerate())
+    before = server_threads()  # only the threads a server names: not the test run's own
     server = ChatServer(*address, password="s3cret", limits=Limits(handshake_seconds=0))
     server.start()
     waiting = [RawPeer(*server.address) for _ in range(3)]
@@ -182,7 +187,7 @@ def test_stop_refuses_those_still_at_the_door_and_leaves_no_thread(
     for peer in waiting:
         peer.wait_closed()
         peer.close()
-    assert set(threading.enumerate()) - before == set()
+    assert server_threads() - before == set()
 
 
 # -- TLS ------------------------------------------------------------------------

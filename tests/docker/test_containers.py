@@ -177,13 +177,19 @@ def test_server_and_client_windows_in_two_containers_exchange_messages(
 def test_stop_is_instant_and_down_leaves_no_container(
     headless_stack: ComposeProject, start_process: Callable[..., ChatProcess]
 ) -> None:
-    """`init: true` forwards SIGTERM, so stopping takes well under Docker's 10 s
-    grace; `docker compose down` removes every container of the project."""
+    """`init: true` forwards SIGTERM, so every process ends by itself (exit 0) instead of
+    being killed (137) at the end of Docker's grace; `docker compose down` removes every
+    container of the project.  How long the stop took is printed, not asserted."""
     headless_stack.up()
     follow_logs(headless_stack, start_process, "client").wait_for_output(r"\* welcome")
     started = time.monotonic()
     headless_stack.compose("stop", "--timeout", "10")
-    assert time.monotonic() - started < 5
+    print(f"compose stop took {time.monotonic() - started:.1f} s (Docker's grace: 10 s)")
+    for service in ("server", "client"):
+        state = docker(
+            "inspect", "--format", "{{.State.ExitCode}}", headless_stack.container(service)
+        )
+        assert state.stdout.strip() == "0", f"{service} did not end on SIGTERM by itself"
     headless_stack.down()
     left = docker(
         "ps",

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks import report
+# The benchmarks are not part of the installed package: they live beside it in the
+# checkout.  Appended, not prepended, so the tcpchat under test stays the installed one.
+sys.path.append(str(Path(__file__).resolve().parents[2]))
+report = importlib.import_module("benchmarks.report")
 
 
 def median(deliveries: float, messages: float = 1000.0, p50: float = 50.0) -> dict[str, Any]:
