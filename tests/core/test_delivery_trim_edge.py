@@ -134,3 +134,28 @@ def test_closing_an_idle_connection_sends_whats_left_unless_it_aborts(
         assert leaving not in delivery._idle  # its writer has it now
         assert leaving.done.wait(5), "the writer never finished with the closed connection"
         assert read_all(theirs) == expected
+
+
+def test_the_log_it_is_given_is_the_one_it_writes_to() -> None:
+    log = MemoryLog()
+    delivery = Delivery(
+        Changes(drops_allowed=False), max_backlog_bytes=BUDGET, linger_seconds=0, log=log
+    )
+    delivery.broadcast(b"kept\n")
+    delivery.publish(None)
+    assert log.read(0) == [b"kept\n"]
+
+
+def test_a_reader_serving_two_idle_clients_itself_sends_to_its_sender_first(
+    sockets: list[socket.socket],
+) -> None:
+    """Whichever order the idle set holds them in, the sender's copy is claimed first."""
+    delivery = make_delivery(Changes(drops_allowed=False))
+    for name in ("one", "two"):
+        delivery.add(connection(sockets, name))
+    delivery.broadcast(b"hi\n")
+    delivery.publish(None)
+    second = list(delivery._idle)[1]  # the one a plain walk of the idle set reaches last
+    claimed = delivery._claim_idle(first=second)
+    assert [c.peer for c, _ in claimed] == [second.peer, ({"one", "two"} - {second.peer}).pop()]
+    assert [data for _, data in claimed] == [b"hi\n", b"hi\n"]
