@@ -13,7 +13,7 @@ import pytest
 
 from tcpchat import events
 from tcpchat.chatlog import MemoryLog, Trimmed
-from tcpchat.protocol import NoticeFormat
+from tcpchat.notices import NoticeFormat
 from tcpchat.room import ChatRoom
 
 
