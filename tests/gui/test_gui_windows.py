@@ -343,6 +343,9 @@ def test_losing_the_server_disables_send(
     server.start()
     window = make_client_window()
     pump_until(tk_root, lambda: window.status is Status.CONNECTED, "connected")
+    # In the room (welcomed), not only connected: else the stop may meet it at the door.
+    welcomed = lambda: any("* welcome, you are" in line for line in window.transcript.lines())  # noqa: E731
+    pump_until(tk_root, welcomed, "the welcome")
     server.stop()
     pump_until(tk_root, lambda: window.status is Status.DISCONNECTED, "disconnected")
     assert window.status_text.startswith("Disconnected: server shutting down")  # as announced
