@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import shutil
 import socket
-import subprocess
 import threading
 from pathlib import Path
 from typing import Iterator, Union
 
-import pytest
+import tls_certs
 
 from tcpchat import protocol
 from tcpchat.server.door import Gate, Refused
@@ -27,21 +25,7 @@ Outcome = Union[Stream, Refused]
 
 def make_certificate(folder: Path, host: str, name: str = "server") -> tuple[str, str]:
     """A self-signed certificate valid for *host* (an IP address): (cert path, key path)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed")
-    cert, key = folder / f"{name}-cert.pem", folder / f"{name}-key.pem"
-    subprocess.run(
-        [
-            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-days", "1", "-subj", "/CN=tcpchat test",
-            "-addext", f"subjectAltName=IP:{host}",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return str(cert), str(key)
+    return tls_certs.make_certificate(folder, f"IP:{host}", name)
 
 
 class DoorStep:

@@ -1,8 +1,4 @@
-"""Test certificates made with the ``openssl`` command (issue 16's new tests).
-
-A small copy of the hardening helper, kept apart so these tests do not depend
-on tests/hardening, which the package reshaping dissolves.
-"""
+"""Test certificates made with the ``openssl`` command, for any subjectAltName."""
 
 from __future__ import annotations
 
