@@ -18,7 +18,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Sequence, TypeVar
+from typing import IO, Any, Callable, NoReturn, Sequence, TypeVar
 
 from tcpchat import __version__, console, protocol
 from tcpchat.client import ChatClient
@@ -100,35 +100,49 @@ def _add_client_security(client: argparse.ArgumentParser) -> None:
     client.add_argument("--password", help="the server's password (or TCPCHAT_PASSWORD)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors in one line, naming the command's own ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tcpchat",
         description="A TCP chat: a server and clients speaking UTF-8 lines.",
         epilog="Defaults come from TCPCHAT_HOST, TCPCHAT_PORT and TCPCHAT_NICK when set.",
     )
     parser.add_argument("--version", action="version", version=f"tcpchat {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    common = _Parser(add_help=False)
     common.add_argument("--host", help=f"address (default {DEFAULT_HOST})")
     common.add_argument("--port", type=_port, help=f"TCP port (default {DEFAULT_PORT})")
-    common.add_argument("--headless", action="store_true", help="use the terminal, no window")
     common.add_argument("--log-file", metavar="PATH", help="append a transcript to PATH")
     common.add_argument("--lang", choices=["en", "id"], help="window language (default: locale)")
 
-    server = commands.add_parser("server", parents=[common], help="run the chat server")
+    headless = _Parser(add_help=False)  # not for demo: it is two windows
+    headless.add_argument("--headless", action="store_true", help="use the terminal, no window")
+    server = commands.add_parser("server", parents=[common, headless], help="run the chat server")
     server.add_argument("--nick", help=f"operator's nickname (default {protocol.OPERATOR_NICK})")
     server.add_argument("--max-clients", type=_positive, help="most clients at once")
     server.add_argument("--max-line-bytes", type=_positive, help="longest line accepted")
     server.add_argument("--geometry", type=geometry, help="window size/place: WxH+X+Y (Tk)")
     _add_server_security(server)
 
-    client = commands.add_parser("client", parents=[common], help="connect to a chat server")
+    client = commands.add_parser(
+        "client", parents=[common, headless], help="connect to a chat server"
+    )
     client.add_argument("--nick", help="nickname to ask for on arrival")
     client.add_argument("--reconnect", action="store_true", help="retry with backoff when lost")
     client.add_argument("--geometry", type=geometry, help="window size/place: WxH+X+Y (Tk)")
     _add_client_security(client)
 
-    commands.add_parser("demo", parents=[common], help="a server window and a client window")
+    demo = commands.add_parser("demo", parents=[common], help="a server window and a client window")
+    for command in (server, client, demo):
+        command.set_defaults(command_parser=command)  # whose usage a stray argument gets
     return parser
 
 
@@ -192,7 +206,7 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         command=args.command,
         host=host,
         port=port,
-        headless=args.headless,
+        headless=getattr(args, "headless", False),
         log_file=args.log_file,
         lang=args.lang,
         geometry=getattr(args, "geometry", None),
@@ -212,7 +226,14 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    settings = _settings(parser, parser.parse_args(argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not words:  # a bare `tcpchat`: what it can do, not an error
+        parser.print_help()
+        return EXIT_OK
+    args, unknown = parser.parse_known_args(words)
+    if unknown:  # reported by the command's own parser, with its own --help
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    settings = _settings(parser, args)
     try:
         if settings.cafile:  # a bad file is a bad option (2), not an unreachable server (1)
             client_context(settings.cafile)
@@ -312,9 +333,6 @@ def _server_security(settings: Settings) -> dict[str, Any]:
 
 def _run_headless(settings: Settings) -> int:
     stdin, stdout, stderr = _terminal_streams()
-    if settings.command == "demo":
-        print("tcpchat: demo opens windows; it has no --headless mode", file=stderr)
-        return EXIT_USAGE
     wiring = _Wiring(settings, stderr)
     try:
         if settings.command == "server":

@@ -139,7 +139,8 @@ def open_root(display: str | None) -> tk.Tk:
         import tkinter as tk
     except ImportError as exc:
         raise NoDisplay(
-            f"cannot open a window: tkinter is missing ({exc}); use --headless"
+            f"cannot open a window: tkinter is missing ({exc}); install it (Debian/Ubuntu: "
+            "apt install python3-tk) or use --headless"
         ) from None
     try:
         return tk.Tk(className="tcpchat")

@@ -252,3 +252,57 @@ def test_the_console_scripts_run_a_server_and_a_client(
     assert client.wait() == 0
     server.signal(signal.SIGTERM)
     assert server.wait() == 0
+
+
+# -- the first ten minutes (issue 14): usage errors, help, the missing Tk ------------
+
+
+def test_a_bare_tcpchat_prints_the_help_and_exits_0(start_process: Start) -> None:
+    bare = start_process([], name="bare")
+    assert bare.wait() == 0
+    for word in ("COMMAND", "server", "client", "demo"):
+        assert word in bare.stdout
+    assert bare.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["server", "--bogus"], "server"),
+        (["client", "--port", "x"], "client"),
+        (["demo", "--headless"], "demo"),  # demo is two windows: --help no longer offers it
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_commands_own_help(
+    args: list[str], command: str, start_process: Start
+) -> None:
+    wrong = start_process(args, name="wrong")
+    assert wrong.wait() == 2
+    assert wrong.stderr.endswith(f"(see tcpchat {command} --help)")
+    assert "\n" not in wrong.stderr  # one line: no usage block
+    assert wrong.stderr.startswith(f"tcpchat {command}: ")
+
+
+def test_demo_help_does_not_offer_headless(start_process: Start) -> None:
+    helped = start_process(["demo", "--help"], name="help")
+    assert helped.wait() == 0
+    assert "--headless" not in helped.stdout
+
+
+def test_a_missing_tkinter_names_the_package_to_install(
+    address: tuple[str, int], start_process: Start, tmp_path: Path
+) -> None:
+    """Debian's python3 without python3-tk: the message says which package to install."""
+    broken = tmp_path / "tkinter"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('No module named _tkinter')\n")
+    window = start_process(
+        ["server", "--host", address[0], "--port", str(address[1])],
+        name="server",
+        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(CHECKOUT)]), "DISPLAY": ":0"},
+    )
+    assert window.wait() == 2
+    assert "tkinter is missing" in window.stderr
+    assert "apt install python3-tk" in window.stderr
+    assert "\n" not in window.stderr
+    assert no_traceback(window.stderr)
