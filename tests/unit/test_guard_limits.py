@@ -8,6 +8,7 @@ and the notices say their words.
 from __future__ import annotations
 
 import pytest
+from test_guard import FakeClock
 
 from tcpchat.guard import (
     AddressCounter,
@@ -17,14 +18,6 @@ from tcpchat.guard import (
     TokenBucket,
     Verdict,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_bucket_refusal_says_why() -> None:
