@@ -172,6 +172,20 @@ class ChatServer:
             if not changes.stopping:
                 changes.apply(changes.room.operator_says(text))
 
+    def kick(self, nick: str, reason: str = "kicked by the operator") -> bool:
+        """Close the connection of the client called *nick* (case-insensitively), telling it why.
+
+        False if nobody of that name is online (the operator cannot be kicked).
+        """
+        changes = self._changes
+        with changes():
+            room = changes.room
+            for connection in self._delivery.connections:
+                if connection in room and room.nick_of(connection).casefold() == nick.casefold():
+                    changes.expel(connection, reason)
+                    return True
+        return False
+
     def stop(self) -> None:
         """Send the shutdown notice, close every connection, join every thread."""
         changes = self._changes
