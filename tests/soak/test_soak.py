@@ -23,7 +23,8 @@ from typing import Iterator
 
 import pytest
 from harness import ARTIFACTS_ROOT
-from soak import MISDEEDS, run
+from misdeeds import MISDEEDS
+from soak import run
 
 pytestmark = pytest.mark.soak
 
