@@ -28,7 +28,16 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.loadgen import LoadGenerator, Result, Scenario
-from benchmarks.servers import LIBRARY, TCPCHAT, TWISTED, ServerKind, ServerProcess, tcpchat_from
+from benchmarks.servers import (
+    FSYNC,
+    LIBRARY,
+    STORE,
+    TCPCHAT,
+    TWISTED,
+    ServerKind,
+    ServerProcess,
+    tcpchat_from,
+)
 
 SCENARIOS = {
     "a": Scenario("a", 2, 1, 10_000, 1, "2 clients, 1 sender x 10,000, one in flight"),
@@ -147,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="runs per server and scenario (3; full: 5)")
     parser.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     parser.add_argument(
-        "--servers", help="comma-separated: tcpchat, twisted, library (quick: the first two)"
+        "--servers",
+        help="comma-separated: tcpchat, twisted, library, store (--store), fsync "
+        "(--store --fsync); quick: the first two",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to separate cores")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run, at most")
@@ -165,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = args.scenarios.split(",") if args.scenarios else QUICK if args.quick else FULL
     repeats = args.repeats or (3 if args.quick else 5)
-    known = {kind.name: kind for kind in (TCPCHAT, TWISTED, LIBRARY)}
+    known = {kind.name: kind for kind in (TCPCHAT, TWISTED, LIBRARY, STORE, FSYNC)}
     default = "tcpchat,twisted" if args.quick else "tcpchat,twisted,library"
     kinds = [known[name] for name in (args.servers or default).split(",")]
     if args.before:

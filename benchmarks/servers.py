@@ -48,6 +48,27 @@ UNLIMITED_FLAGS = ["--max-lines-per-second", "0", "--max-per-address", "0",
 flood from one address by design, and the benchmark measures raw throughput."""
 
 
+def _tcpchat_store(host: str, port: int) -> list[str]:
+    """The same, with the room's log written ahead to a fresh ``--store`` directory."""
+    store = tempfile.mkdtemp(prefix="store-", dir=_scratch().name)
+    return [*_tcpchat_unlimited(host, port), "--store", store]
+
+
+def _tcpchat_fsync(host: str, port: int) -> list[str]:
+    """The same again, each batch also fsync'd before anyone is sent it."""
+    return [*_tcpchat_store(host, port), "--fsync"]
+
+
+_scratch_dir: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def _scratch() -> tempfile.TemporaryDirectory[str]:
+    """One folder for every store of this run, removed when the run ends."""
+    if not _scratch_dir:
+        _scratch_dir.append(tempfile.TemporaryDirectory(prefix="tcpchat-bench-"))
+    return _scratch_dir[0]
+
+
 def _twisted(host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "benchmarks.twisted_chat", "--host", host, "--port", str(port)]
 
@@ -57,6 +78,10 @@ def _library(host: str, port: int) -> list[str]:
 
 
 TCPCHAT = ServerKind("tcpchat", _tcpchat_unlimited)
+STORE = ServerKind("store", _tcpchat_store)
+"""tcpchat with ``--store``: what the durable log costs (compare with ``tcpchat``)."""
+FSYNC = ServerKind("fsync", _tcpchat_fsync)
+"""tcpchat with ``--store --fsync``."""
 TWISTED = ServerKind("twisted", _twisted)
 LIBRARY = ServerKind("library", _library)
 """tcpchat's ChatServer without the console (see :mod:`benchmarks.library_server`)."""
