@@ -30,7 +30,15 @@ from tcpchat.tls import client_context, plaintext_warning, server_context
 
 EXIT_OK = 0
 EXIT_UNREACHABLE = 1
-__all__ = ["EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "Settings", "build_parser", "main"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "LIMIT_FLAGS",
+    "Settings",
+    "build_parser",
+    "main",
+]
 
 
 @dataclass(frozen=True)

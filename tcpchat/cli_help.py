@@ -188,8 +188,14 @@ def _add_server_security(server: argparse.ArgumentParser, password: str) -> None
     group = server.add_argument_group(
         "security and limits", "0 turns a limit off; see docs/security.md"
     )
-    group.add_argument("--tls-cert", metavar="PATH", help="serve TLS with this PEM certificate")
-    group.add_argument("--tls-key", metavar="PATH", help="the certificate's PEM private key")
+    group.add_argument(
+        "--tls-cert",
+        metavar="PATH",
+        help="serve TLS with this PEM certificate (default: none, plain TCP)",
+    )
+    group.add_argument(
+        "--tls-key", metavar="PATH", help="the certificate's PEM private key (default: none)"
+    )
     group.add_argument("--password", help=f"password clients must send ({password})")
     defaults = Limits()
     for flag, field, kind, what in LIMIT_FLAGS:
@@ -202,7 +208,11 @@ def _add_server_security(server: argparse.ArgumentParser, password: str) -> None
 
 def _add_client_security(client: argparse.ArgumentParser, password: str) -> None:
     client.add_argument("--tls", action="store_true", help="connect with TLS")
-    client.add_argument("--cafile", metavar="PATH", help="trust this certificate (implies --tls)")
+    client.add_argument(
+        "--cafile",
+        metavar="PATH",
+        help="trust this certificate, implies --tls (default: the system's CAs)",
+    )
     client.add_argument("--password", help=f"the server's password ({password})")
 
 
