@@ -1,8 +1,10 @@
 """Command line: ``tcpchat server|client|demo``, wiring the cores to a front end.
 
-The one module that reads the command line and the environment: it resolves
-them into :class:`Settings`, builds the core, the log file and the streams
-once (:class:`_Wiring`), and hands those plain objects to the terminal
+With :mod:`tcpchat.cli_help` (the grammar, the help, and the one reading of
+``TCPCHAT_*`` that both the help's defaults and a run use), the one place
+that reads the command line and the environment: it resolves them into
+:class:`Settings`, builds the core, the log file and the streams once
+(:class:`_Wiring`), and hands those plain objects to the terminal
 (:mod:`tcpchat.console`) or to the windows (:mod:`tcpchat.gui.launch`).
 
 Exit codes: 0 done, 1 the server could not be reached or was lost, 2 a usage
