@@ -1,8 +1,10 @@
 """Command line: ``tcpchat server|client|demo``, wiring the cores to a front end.
 
-The one module that reads the command line and the environment: it resolves
-them into :class:`Settings`, builds the core, the log file and the streams
-once (:class:`_Wiring`), and hands those plain objects to the terminal
+With :mod:`tcpchat.cli_help` (the grammar, the help, and the one reading of
+``TCPCHAT_*`` that both the help's defaults and a run use), the one place
+that reads the command line and the environment: it resolves them into
+:class:`Settings`, builds the core, the log file and the streams once
+(:class:`_Wiring`), and hands those plain objects to the terminal
 (:mod:`tcpchat.console`) or to the windows (:mod:`tcpchat.gui.launch`).
 
 Exit codes: 0 done, 1 the server could not be reached or was lost, 2 a usage
@@ -14,136 +16,31 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import IO, Any, Callable, NoReturn, Sequence, TypeVar
+from typing import IO, Any, Callable, Sequence
 
-from tcpchat import __version__, console, protocol
+from tcpchat import console, protocol
+from tcpchat.cli_help import EXIT_USAGE, LIMIT_FLAGS, build_parser, env_host, env_nick, env_port
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError
 from tcpchat.guard import Limits
-from tcpchat.gui.placement import geometry
-from tcpchat.server import DEFAULT_HOST, DEFAULT_PORT, ChatServer
+from tcpchat.server import ChatServer
 from tcpchat.sinks import TranscriptFile
 from tcpchat.tls import client_context, plaintext_warning, server_context
 
 EXIT_OK = 0
 EXIT_UNREACHABLE = 1
-EXIT_USAGE = 2
-
-
-_Number = TypeVar("_Number", int, float)
-
-
-def _number(
-    kind: Callable[[str], _Number],
-    what: str,
-    accept: Callable[[_Number], bool],
-    *,
-    off: str | None = None,
-) -> Callable[[str], _Number]:
-    """An argparse ``type=``: *text* read as *kind*, refused unless *accept* says yes.
-
-    The error names the text and *what* it should have been.  With *off*, that
-    exact text (spaces aside) is let through as the value that turns a limit off.
-    """
-
-    def convert(text: str) -> _Number:
-        if off is not None and text.strip() == off:
-            return kind(off)
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not accept(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        return value
-
-    return convert
-
-
-_port = _number(int, "a port number (0-65535)", lambda port: 0 <= port <= 65535)
-_positive = _number(int, "a positive whole number", lambda value: value >= 1)
-_seconds = _number(float, "a number of at least 0", lambda value: 0 <= value < math.inf)
-_count = _number(int, "a positive whole number", lambda value: value >= 1, off="0")
-
-
-_LIMIT_FLAGS = (  # flag, tcpchat.guard.Limits field, type, what it limits
-    ("--max-lines-per-second", "lines_per_second", _seconds, "chat lines a second per client"),
-    ("--burst-lines", "burst_lines", _count, "lines a client may send at once (a paste)"),
-    ("--flood-grace", "flood_grace_seconds", _seconds, "seconds of flooding after the warning"),
-    ("--max-per-address", "max_connections_per_address", _count, "connections per address"),
-    ("--handshake-timeout", "handshake_seconds", _seconds, "seconds to do TLS and the password"),
-    ("--line-timeout", "line_seconds", _seconds, "seconds a started line may take to end"),
-    ("--idle-timeout", "idle_seconds", _seconds, "seconds without a line before closing"),
-)
-
-
-def _add_server_security(server: argparse.ArgumentParser) -> None:
-    group = server.add_argument_group(
-        "security and limits", "0 turns a limit off; see docs/security.md"
-    )
-    group.add_argument("--tls-cert", metavar="PATH", help="serve TLS with this PEM certificate")
-    group.add_argument("--tls-key", metavar="PATH", help="the certificate's PEM private key")
-    group.add_argument("--password", help="password clients must send (or TCPCHAT_PASSWORD)")
-    defaults = Limits()
-    for flag, field, kind, what in _LIMIT_FLAGS:
-        default = f"{getattr(defaults, field):g}"
-        group.add_argument(flag, dest=field, type=kind, metavar="N", help=f"{what} ({default})")
-
-
-def _add_client_security(client: argparse.ArgumentParser) -> None:
-    client.add_argument("--tls", action="store_true", help="connect with TLS")
-    client.add_argument("--cafile", metavar="PATH", help="trust this certificate (implies --tls)")
-    client.add_argument("--password", help="the server's password (or TCPCHAT_PASSWORD)")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with usage errors in one line, naming the command's own ``--help``."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="tcpchat",
-        description="A TCP chat: a server and clients speaking UTF-8 lines.",
-        epilog="Defaults come from TCPCHAT_HOST, TCPCHAT_PORT and TCPCHAT_NICK when set.",
-    )
-    parser.add_argument("--version", action="version", version=f"tcpchat {__version__}")
-    commands = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
-    )
-    common = _Parser(add_help=False)
-    common.add_argument("--host", help=f"address (default {DEFAULT_HOST})")
-    common.add_argument("--port", type=_port, help=f"TCP port (default {DEFAULT_PORT})")
-    common.add_argument("--log-file", metavar="PATH", help="append a transcript to PATH")
-    common.add_argument("--lang", choices=["en", "id"], help="window language (default: locale)")
-
-    headless = _Parser(add_help=False)  # not for demo: it is two windows
-    headless.add_argument("--headless", action="store_true", help="use the terminal, no window")
-    server = commands.add_parser("server", parents=[common, headless], help="run the chat server")
-    server.add_argument("--nick", help=f"operator's nickname (default {protocol.OPERATOR_NICK})")
-    server.add_argument("--max-clients", type=_positive, help="most clients at once")
-    server.add_argument("--max-line-bytes", type=_positive, help="longest line accepted")
-    server.add_argument("--geometry", type=geometry, help="window size/place: WxH+X+Y (Tk)")
-    _add_server_security(server)
-
-    client = commands.add_parser(
-        "client", parents=[common, headless], help="connect to a chat server"
-    )
-    client.add_argument("--nick", help="nickname to ask for on arrival")
-    client.add_argument("--reconnect", action="store_true", help="retry with backoff when lost")
-    client.add_argument("--geometry", type=geometry, help="window size/place: WxH+X+Y (Tk)")
-    _add_client_security(client)
-
-    demo = commands.add_parser("demo", parents=[common], help="a server window and a client window")
-    for command in (server, client, demo):
-        command.set_defaults(command_parser=command)  # whose usage a stray argument gets
-    return parser
+__all__ = [
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "LIMIT_FLAGS",
+    "Settings",
+    "build_parser",
+    "main",
+]
 
 
 @dataclass(frozen=True)
@@ -179,17 +76,14 @@ class Settings:
 def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
     """*args* completed from the environment and checked (a problem: ``parser.error``, exit 2)."""
     environ = os.environ
-    host = args.host if args.host is not None else (environ.get("TCPCHAT_HOST") or DEFAULT_HOST)
-    port = args.port
-    if port is None:
-        text = environ.get("TCPCHAT_PORT")
-        try:
-            port = _port(text) if text else DEFAULT_PORT
-        except argparse.ArgumentTypeError as exc:
-            parser.error(f"TCPCHAT_PORT: {exc}")
-    nick = getattr(args, "nick", None)
-    if nick is None and args.command != "server":
-        nick = environ.get("TCPCHAT_NICK") or None
+    try:  # the same readings as the help's defaults (cli_help)
+        host = args.host if args.host is not None else env_host(environ)
+        port = args.port if args.port is not None else env_port(environ)
+        nick = getattr(args, "nick", None)
+        if nick is None and args.command != "demo":  # the demo's windows: see gui/demo.py
+            nick = env_nick(environ, operator_nick=args.command == "server")
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
     password = getattr(args, "password", None)
     if args.command in ("server", "client") and password is None:
         password = environ.get("TCPCHAT_PASSWORD") or None
@@ -200,7 +94,7 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         problem = protocol.validate_nick(nick)
         if problem:
             parser.error(f"--nick {nick!r}: {problem}")
-    given: dict[str, Any] = {field: getattr(args, field, None) for _, field, _, _ in _LIMIT_FLAGS}
+    given: dict[str, Any] = {field: getattr(args, field, None) for _, field, _, _ in LIMIT_FLAGS}
     given = {field: value for field, value in given.items() if value is not None}
     return Settings(
         command=args.command,
@@ -233,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(words)
     if unknown:  # reported by the command's own parser, with its own --help
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    settings = _settings(parser, args)
+    settings = _settings(args.command_parser, args)  # its errors name the command's --help
     try:
         if settings.cafile:  # a bad file is a bad option (2), not an unreachable server (1)
             client_context(settings.cafile)

@@ -1,6 +1,7 @@
 """Terminal front ends: the headless server and client.
 
-Both print what their core reports and send what is typed on standard input.
+Both print what their core reports and send what is typed on standard input
+(the server's operator may also type commands: :mod:`tcpchat.operator`).
 Standard input is read on a daemon thread, so the main thread is free to wait
 for the one thing that ends the program (a signal, end of input, or a lost
 connection) and then shut the core down cleanly.  The command line
@@ -17,9 +18,10 @@ from typing import IO, Callable
 from tcpchat import events
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError, format_address
+from tcpchat.operator import parse_operator_line, run_operator_command
 from tcpchat.runtime import Bell, on_stop_signals, retry_delay
 from tcpchat.server import ChatServer
-from tcpchat.sinks import ConsolePrinter
+from tcpchat.sinks import ConsolePrinter, console_line
 
 
 def _read_lines(
@@ -39,15 +41,31 @@ def _read_lines(
 
 
 def run_server(server: ChatServer, *, stdin: IO[str], stdout: IO[str]) -> int:
-    """Serve until SIGINT/SIGTERM; stdin lines are the operator's chat."""
+    """Serve until SIGINT/SIGTERM or ``/quit`` (exit 0).
+
+    Lines of *stdin* are the operator's chat and commands (``/who``, ``/kick
+    NAME``, ``/help``, ``/quit``: :mod:`tcpchat.operator`); a command's replies
+    are printed for the operator only, as ``* …`` lines with a timestamp.
+    """
     printer = ConsolePrinter(stdout)
     server.add_observer(
         lambda event: None if isinstance(event, events.Listening) else printer(event)
     )
     stop = Bell()
+
+    def operate(line: str) -> None:
+        command = parse_operator_line(line)
+        if command is None:
+            return
+        outcome = run_operator_command(server, command)
+        for reply in outcome.replies:
+            printer.write(console_line(time.time(), f"* {reply.text}"))
+        if outcome.quit:
+            stop.ring()  # the same way out as Ctrl-C
+
     on_stop_signals(stop.ring)  # before "listening on": a signal may follow at once
     server.start()
-    _read_lines(stdin, server.say, lambda: None)  # end of input: keep serving
+    _read_lines(stdin, operate, lambda: None)  # end of input: keep serving
     # Last, so that a watcher of this line finds the server complete, threads and all.
     printer.write(f"listening on {format_address(*server.address)}")
     stop.wait()

@@ -33,7 +33,7 @@ from tkinter import ttk
 from typing import IO, Sequence
 
 from tcpchat import events
-from tcpchat.gui.i18n import _
+from tcpchat.gui.i18n import _, event_line
 from tcpchat.gui.transcript import Line, Style, Transcript
 from tcpchat.sinks import ConsolePrinter, console_line
 
@@ -199,6 +199,11 @@ class ChatWindow:
     def can_send(self) -> bool:
         return self.send_button.instate(["!disabled"])
 
+    def show_lines(self, lines: Sequence[Line]) -> None:
+        """Show *lines* that are no core's event (replies to this window), and log them."""
+        self.transcript.add(lines)
+        self._log(lines)
+
     # -- for subclasses ------------------------------------------------------------
 
     def on_start(self) -> None:
@@ -228,7 +233,8 @@ class ChatWindow:
             isinstance(event, events.Notice) and event.text.startswith("error:")
         )
         lost = isinstance(event, events.Disconnected) and not event.expected
-        return Line(event.at, text, Style.ERROR if is_error or lost else Style.NOTICE)
+        style = Style.ERROR if is_error or lost else Style.NOTICE
+        return Line(event.at, event_line(event), style, original=text)
 
     # -- the poll loop ---------------------------------------------------------------
 
@@ -270,7 +276,8 @@ class ChatWindow:
         """Write *lines* to the console in one write, as the headless server does."""
         if not lines:
             return
-        self._console.write("\n".join(console_line(line.at, line.text) for line in lines))
+        text = "\n".join(console_line(line.at, line.original or line.text) for line in lines)
+        self._console.write(text)
 
     def _send_typed(self, _event: object = None) -> str:
         text = self.entry.get()

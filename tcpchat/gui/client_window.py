@@ -11,7 +11,7 @@ from tcpchat import events
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError, format_address
 from tcpchat.gui.base import ChatWindow, Status
-from tcpchat.gui.i18n import _
+from tcpchat.gui.i18n import _, event_line, phrase
 from tcpchat.gui.transcript import Line, Style
 from tcpchat.runtime import RETRY_DELAYS, retry_delay
 
@@ -108,7 +108,10 @@ class ClientWindow(ChatWindow):
     def line_for(self, event: events.Event) -> Line:
         if isinstance(event, events.Disconnected) and self.status is Status.STARTING:
             # A failed attempt: "error: cannot connect …" reads better than "disconnected".
-            return Line(event.at, events.transcript_line(events.Error(event.reason)), Style.ERROR)
+            failed = events.Error(event.reason)
+            return Line(
+                event.at, event_line(failed), Style.ERROR, original=events.transcript_line(failed)
+            )
         return super().line_for(event)
 
     def on_event(self, event: events.Event) -> None:
@@ -122,7 +125,7 @@ class ClientWindow(ChatWindow):
             if self.status is Status.STARTING:
                 self.set_status(Status.ERROR, event.reason)
             else:
-                reason = _("Disconnected: {reason}").format(reason=event.reason)
+                reason = _("Disconnected: {reason}").format(reason=phrase(event.reason))
                 self.set_status(Status.DISCONNECTED, reason)
             self.set_sending(False)
             self.reconnect_button.grid()

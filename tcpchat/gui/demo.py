@@ -17,6 +17,7 @@ import threading
 from typing import IO
 
 from tcpchat.gui.launch import EXIT_NO_DISPLAY, WindowSettings, display_problem
+from tcpchat.protocol import OPERATOR_NICK
 from tcpchat.runtime import Bell, on_stop_signals
 
 LISTENING = re.compile(r"\* listening on ")
@@ -35,7 +36,10 @@ def run_demo(settings: WindowSettings) -> int:
     if settings.lang:
         options += ["--lang", settings.lang]
     log_file = ["--log-file", settings.log_file] if settings.log_file else []
-    server = _spawn(["server", *options, *log_file], stdout=subprocess.PIPE)
+    # The operator keeps the default name: TCPCHAT_NICK, which both processes
+    # inherit, is the client window's, and one name cannot be both.
+    operator = ["--nick", OPERATOR_NICK]
+    server = _spawn(["server", *options, *operator, *log_file], stdout=subprocess.PIPE)
     assert server.stdout is not None
     if not _echo_until_listening(server.stdout):
         return server.wait()  # it could not start, and said why on stderr

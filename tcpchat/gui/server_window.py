@@ -1,7 +1,8 @@
-"""The server window: the operator's chat, and who is online."""
+"""The server window: the operator's chat and commands, and who is online."""
 
 from __future__ import annotations
 
+import time
 import tkinter as tk
 from tkinter import ttk
 from typing import Any
@@ -9,14 +10,20 @@ from typing import Any
 from tcpchat import events
 from tcpchat.errors import format_address
 from tcpchat.gui.base import ChatWindow, Status
-from tcpchat.gui.i18n import _
+from tcpchat.gui.i18n import _, translate_notice
+from tcpchat.gui.transcript import Line, Style
+from tcpchat.operator import parse_operator_line, run_operator_command
 from tcpchat.server import ChatServer
 
 
 class ServerWindow(ChatWindow):
     """A window running *server*: :meth:`start` starts it, closing stops it.
 
-    What is typed is said as the operator (``Server: …`` to everyone).  The
+    What is typed is said as the operator (``Server: …`` to everyone), or,
+    starting with ``/``, is an operator command (:mod:`tcpchat.operator`, the
+    same as in the terminal): its replies are shown here only, in the
+    window's language, and a refused command stays in the entry to be fixed;
+    ``/quit`` closes the window as its close button does.  The
     list on the right is refreshed from :meth:`ChatServer.nicks` once per batch
     that had an arrival, departure or rename in it.
     """
@@ -61,8 +68,26 @@ class ServerWindow(ChatWindow):
         self.server.start()  # ChatError (address in use, …) goes to the caller
 
     def submit(self, text: str) -> bool:
-        self.server.say(text)  # our own line comes back as an event, like everyone's
-        return True
+        command = parse_operator_line(text)
+        if command is None:
+            return True
+        # Chat comes back as an event, like everyone's; replies are for us alone.
+        outcome = run_operator_command(self.server, command)
+        now = time.time()
+        self.show_lines(
+            [
+                Line(
+                    now,
+                    "* " + translate_notice(reply.notice, reply.fields),
+                    Style.ERROR if reply.is_error else Style.NOTICE,
+                    original="* " + reply.text,
+                )
+                for reply in outcome.replies
+            ]
+        )
+        if outcome.quit:
+            self.request_close()  # at the next tick, outside this key binding
+        return not any(reply.is_error for reply in outcome.replies)
 
     def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Listening):

@@ -23,13 +23,15 @@ class Style(enum.Enum):
 
 @dataclass(frozen=True)
 class Line:
-    """One transcript line: *text* is what ``events.transcript_line`` gives."""
+    """One transcript line: *text* is ``events.transcript_line`` in the window's language."""
 
     at: float
     text: str
     style: Style
     speaker: str = ""
     """For chat lines, the nickname *text* starts with (drawn bold)."""
+    original: str = ""
+    """When *text* is a translation: the English line, for the console (empty: *text*)."""
 
 
 # Colours chosen to stay readable on white and to differ for colour-blind readers
