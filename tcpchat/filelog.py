@@ -203,17 +203,18 @@ class FileLog:
         stored and the file is as it was.
         """
         payload = b"".join(lines)
-        if payload.count(b"\n") != len(lines) or (payload and not payload.endswith(b"\n")):
+        if payload.count(b"\n") != len(lines) or (lines and not payload.endswith(b"\n")):
             raise ValueError("each line must end with its one newline")
         if self._broken:
             raise self._fail("a failed write could not be undone", "restart the server")
-        if self._segments[-1].size >= self.segment_bytes:
-            self._rotate()
-        record = encode_record(payload)
-        self._write(record)
-        newest = self._segments[-1]
-        newest.lines += len(lines)
-        newest.size += len(record)
+        if lines:  # an empty batch has no line to keep (and no position)
+            if self._segments[-1].size >= self.segment_bytes:
+                self._rotate()
+            record = encode_record(payload)
+            self._write(record)
+            newest = self._segments[-1]
+            newest.lines += len(lines)
+            newest.size += len(record)
         positions = self._memory.append(lines)
         self._prune()
         return positions
@@ -229,8 +230,12 @@ class FileLog:
         self._memory.trim(needed)
 
     def tail(self, count: int) -> list[bytes]:
-        """The newest *count* lines on disk, oldest first (fewer if fewer are kept)."""
-        if count <= self.end - self._memory.oldest:
+        """The newest *count* lines kept (on disk or in memory), oldest first.
+
+        Fewer if fewer are kept.  Lines the server's :meth:`trim` freed are
+        read back from the disk.
+        """
+        if self._memory.oldest <= self.stored_from or count <= self.end - self._memory.oldest:
             return self._memory.tail(count)
         wanted: list[_Segment] = []
         for segment in reversed(self._segments):
