@@ -257,3 +257,15 @@ def test_a_read_only_directory_is_refused(tmp_path: Path) -> None:
         assert_refused(store, "not writable")
     finally:
         store.chmod(0o755)
+
+
+def test_empty_batches_are_not_written_and_rotation_goes_on(tmp_path: Path) -> None:
+    with FileLog(tmp_path, segment_bytes=1) as log:  # every record fills its segment
+        log.append(lines("a"))
+        for _ in range(3):
+            assert list(log.append([])) == []
+        log.append(lines("b"))
+        assert log.tail(5) == lines("a", "b")
+    assert segment_names(tmp_path) == ["00000000000000000000.log", "00000000000000000001.log"]
+    with FileLog(tmp_path) as log:
+        assert log.tail(5) == lines("a", "b")
