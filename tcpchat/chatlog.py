@@ -178,16 +178,8 @@ class MemoryLog:
 
     def tail(self, count: int) -> list[bytes]:
         """The newest *count* lines held, oldest first, each with its newline."""
-        found: list[list[bytes]] = []  # newest entry first
-        have = 0
-        for entry in reversed(self._entries):
-            if have >= count:
-                break
-            lines = [line + b"\n" for line in entry.split(b"\n")[:-1]]
-            found.append(lines)
-            have += len(lines)
-        newest = [line for lines in reversed(found) for line in lines]
-        return newest[max(0, len(newest) - count) :] if count > 0 else []
+        held = b"".join(self.read(max(self.oldest, self._end - count)))
+        return [line + b"\n" for line in held.split(b"\n")[:-1]]
 
     def _index(self, position: Position) -> int:
         """The entry holding the line after *position*; :class:`Trimmed` if gone."""

@@ -86,7 +86,7 @@ def test_tail_gives_the_newest_lines_across_batches() -> None:
     log.append(lines("a", "b"))
     log.append(lines("c"))
     log.append(lines("d", "e"))
-    assert log.tail(0) == []
+    assert log.tail(0) == log.tail(-1) == []
     assert log.tail(1) == lines("e")
     assert log.tail(2) == lines("d", "e")
     assert log.tail(4) == lines("b", "c", "d", "e")  # cut inside a batch
