@@ -8,7 +8,8 @@ bytes, newline included), appends batches for --seconds and reports batches
 and lines per second.  Memory is trimmed the way the server does (freed once
 it holds 2 MiB), so every store pays the same for that.  Then it appends
 --lines 1-line batches to a ``FileLog`` with the default ``keep_lines`` and
-``segment_bytes`` and reports the bytes on disk (apparent and allocated).
+``segment_bytes`` and reports the bytes on disk at the end (apparent and
+allocated) and the most the segments held at any moment.
 The stores go in a fresh directory under --dir (the system's temporary
 directory by default: say which file system that is when quoting figures;
 fsync on tmpfs costs nothing).  No pass/fail thresholds: figures for
@@ -94,18 +95,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:<22}{batch:>6}{per_second:>12,.0f}{per_second * batch:>12,.0f}")
         directory = os.path.join(work, "disk")
         started = time.perf_counter()
+        peak = 0
         with FileLog(directory) as log:
             for _ in range(args.lines):
                 log.append([LINE])
                 if log.held_bytes > TRIM_AT:
                     log.trim([log.end])
+                peak = max(peak, log.disk_bytes)
             kept = log.end - log.stored_from
         took = time.perf_counter() - started
         apparent, allocated = disk_use(directory)
         print(f"{args.lines:,} lines of {len(LINE)} bytes, 1-line batches, default rotation "
               f"(keep_lines {log.keep_lines:,}, segment_bytes {log.segment_bytes:,}): "
               f"{len(os.listdir(directory)) - 1} segments, {kept:,} lines kept, "
-              f"{apparent:,} bytes ({allocated:,} allocated), in {took:.1f} s")  # fmt: skip
+              f"{apparent:,} bytes ({allocated:,} allocated; at most {peak:,} on the way), "
+              f"in {took:.1f} s")  # fmt: skip
     finally:
         shutil.rmtree(work)
     return 0
