@@ -4,8 +4,10 @@ Every broadcast is appended once, in the room's single order; each reader
 (a connection's cursor in :mod:`tcpchat.server.delivery`, later a client
 resuming after a reconnect) remembers a *position* and asks for what came
 after it.  :class:`ChatLog` names that seam, so the log can leave the process:
-the in-memory :class:`MemoryLog` here, then a file-backed store and a Redis
-Streams store behind the same four calls.
+the in-memory :class:`MemoryLog` here, the file-backed
+:class:`tcpchat.filelog.FileLog` (``tcpchat server --store DIR``: written
+ahead to an append-only file, so the history and its positions survive a
+crash and a restart), and later a Redis Streams store, behind the same calls.
 
 Positions
 ---------
@@ -23,6 +25,14 @@ History is bounded: :meth:`ChatLog.trim` is given the positions still needed
 and frees what comes before the oldest of them.  A reader that asks for a
 position trimmed away is told how many lines it missed (:class:`Trimmed`), and
 where the history now starts, so it can go on from there and say so.
+
+History
+-------
+:meth:`ChatLog.tail` gives the newest lines, for a client that joins and
+should see what was said before it came.  A store may keep more for
+:meth:`~ChatLog.tail` than it keeps readable by position: the file store keeps
+its newest ``keep_lines`` lines on disk, while what :meth:`~ChatLog.trim`
+frees is only its copy in memory.
 
 Cost
 ----
@@ -60,6 +70,10 @@ class ChatLog(Protocol):
         """The position after the last line: where a new reader starts."""
 
     @property
+    def oldest(self) -> Position:
+        """The oldest position still readable by :meth:`read` (:attr:`end` if none)."""
+
+    @property
     def held_bytes(self) -> int:
         """Bytes held now (what :meth:`trim` has not freed)."""
 
@@ -81,6 +95,9 @@ class ChatLog(Protocol):
     def trim(self, needed: Iterable[Position]) -> None:
         """Free the lines before the oldest of *needed* (all of them if it is empty)."""
 
+    def tail(self, count: int) -> list[bytes]:
+        """The newest *count* lines kept, oldest first (fewer if fewer are kept)."""
+
 
 class MemoryLog:
     """A :class:`ChatLog` in this process's memory; positions are line counts (``int``).
@@ -88,16 +105,17 @@ class MemoryLog:
     The entries are kept with the line count and the byte offset each one
     starts at, so reading from a position at an entry boundary (where every
     reader's cursor is) is a bisection and a slice, and the bytes a reader is
-    behind are a subtraction.
+    behind are a subtraction.  A log may *start* at a position other than 0:
+    the file store reloads its newest lines into one after a restart.
     """
 
     __slots__ = ("_end", "_end_offset", "_entries", "_offsets", "_starts")
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0) -> None:
         self._entries: list[bytes] = []  # each: one batch of lines, joined
         self._starts: list[int] = []  # position before each entry
         self._offsets: list[int] = []  # absolute byte offset where each entry starts
-        self._end = 0  # lines ever appended
+        self._end = start  # lines ever appended (counting from *start*)
         self._end_offset = 0  # bytes ever appended
 
     @property
@@ -157,6 +175,11 @@ class MemoryLog:
             index = bisect.bisect_right(self._starts, keep_from) - 1
         if index > 0:
             del self._entries[:index], self._starts[:index], self._offsets[:index]
+
+    def tail(self, count: int) -> list[bytes]:
+        """The newest *count* lines held, oldest first, each with its newline."""
+        held = b"".join(self.read(max(self.oldest, self._end - count)))
+        return [line + b"\n" for line in held.split(b"\n")[:-1]]
 
     def _index(self, position: Position) -> int:
         """The entry holding the line after *position*; :class:`Trimmed` if gone."""

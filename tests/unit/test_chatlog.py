@@ -78,3 +78,39 @@ def test_a_reader_behind_the_trim_is_told_how_many_lines_it_missed() -> None:
     assert missed.value.missed == 3
     assert b"".join(log.read(missed.value.oldest)) == b"d\n"  # go on from where it starts
     assert log.bytes_after(start) == 0
+
+
+def test_tail_gives_the_newest_lines_across_batches() -> None:
+    log = MemoryLog()
+    assert log.tail(3) == []
+    log.append(lines("a", "b"))
+    log.append(lines("c"))
+    log.append(lines("d", "e"))
+    assert log.tail(0) == log.tail(-1) == []
+    assert log.tail(1) == lines("e")
+    assert log.tail(2) == lines("d", "e")
+    assert log.tail(4) == lines("b", "c", "d", "e")  # cut inside a batch
+    assert log.tail(5) == log.tail(99) == lines("a", "b", "c", "d", "e")
+
+
+def test_tail_gives_only_what_trim_left() -> None:
+    log = MemoryLog()
+    log.append(lines("a"))
+    kept = log.end
+    log.append(lines("b", "c"))
+    log.trim([kept])
+    assert log.tail(9) == lines("b", "c")
+    log.trim([])
+    assert log.tail(9) == []
+
+
+def test_a_log_can_start_at_a_later_position() -> None:
+    log = MemoryLog(start=41)
+    assert log.end == log.oldest == 41
+    assert list(log.append(lines("a", "b"))) == [42, 43]
+    assert b"".join(log.read(41)) == b"a\nb\n"
+    assert log.bytes_after(42) == 2 == log.held_bytes - 2
+    with pytest.raises(Trimmed) as missed:
+        log.read(40)
+    assert missed.value.missed == 1
+    assert missed.value.oldest == 41
