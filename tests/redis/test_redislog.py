@@ -52,7 +52,7 @@ def test_concurrent_appends_from_two_servers_are_one_contiguous_order(
             batch = [line(f"s{server} t{thread} n{n} {i}") for i in range(1 + n % 4)]
             with locks[server]:
                 where = logs[server].append(batch)
-            for text, position in zip(batch, where):
+            for text, position in zip(batch, where, strict=True):
                 got[text] = range(position, position + 1)
 
     threads = [threading.Thread(target=writer, args=(s, t)) for s in (0, 1) for t in range(3)]
@@ -77,7 +77,7 @@ def test_concurrent_appends_from_two_servers_are_one_contiguous_order(
 def test_followers_deliver_every_entry_once_in_stream_order(logs: list[RedisLog]) -> None:
     seen = [Collector(), Collector()]
     followers = [
-        log.follow(0, c, c.trouble, block_seconds=0.1) for log, c in zip(logs, seen)
+        log.follow(0, c, c.trouble, block_seconds=0.1) for log, c in zip(logs, seen, strict=True)
     ]
     try:
         for n in range(100):
