@@ -41,7 +41,7 @@ import threading
 from typing import Any, Callable, NamedTuple
 
 from tcpchat.errors import ChatError
-from tcpchat.redislog import StoreUnavailable, call, check_room, load_redis, open_client
+from tcpchat.redisconn import StoreUnavailable, call, check_room, load_redis, open_client
 from tcpchat.threads import start_thread
 
 _NOW = """

@@ -50,26 +50,41 @@ trouble once (:data:`DOWN`) and recovery once (:data:`UP`), and catches up
 from its last entry, so nothing is lost or doubled; a stretch trimmed away
 meanwhile is reported as a :data:`GAP`.
 
-redis-py is an optional extra, imported only when a Redis store is asked
-for (tcpchat itself stays standard-library only), through
-:func:`importlib.import_module`, so type checks need no stubs for it.
+Connecting, and turning Redis's failures into one-line errors, is
+:mod:`tcpchat.redisconn`'s job (shared with :mod:`tcpchat.presence`).
 """
 
 from __future__ import annotations
 
-import importlib
-import re
 import secrets
 import threading
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
-from urllib.parse import unquote, urlsplit
+from typing import Any, Callable, NamedTuple, Sequence
 
 from tcpchat.chatlog import Trimmed
-from tcpchat.errors import ChatError
+from tcpchat.redisconn import (
+    LogLost,
+    StoreFull,
+    StoreUnavailable,
+    call,
+    check_room,
+    load_redis,
+    open_client,
+)
 from tcpchat.threads import start_thread
 
-EXTRA_MISSING = "--store redis://... needs the redis extra: pip install 'tcpchat[redis]'"
-ROOM_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+__all__ = [
+    "DOWN",
+    "GAP",
+    "LOST",
+    "UP",
+    "Entry",
+    "Follower",
+    "LogLost",
+    "RedisLog",
+    "StoreFull",
+    "StoreUnavailable",
+]
+
 DOWN, UP, GAP, LOST = "down", "up", "gap", "lost"
 """What a :class:`Follower` tells its ``on_trouble`` callback (with a one-line message)."""
 
@@ -91,23 +106,6 @@ return e
 """KEYS: id, end, log, writer; ARGV: log ID, sequence, line count, MAXLEN, lines."""
 
 
-class StoreUnavailable(ChatError):
-    """Redis cannot be reached now; what was appended is held, in order, not lost."""
-
-    def __init__(self, message: str, held: int = 0) -> None:
-        super().__init__(message)
-        self.held = held
-        """Lines held here until :meth:`RedisLog.flush` gets them out."""
-
-
-class StoreFull(StoreUnavailable):
-    """Redis is away and ``max_held_lines`` are held: this batch was refused, not kept."""
-
-
-class LogLost(ChatError):
-    """The room's log ID changed: Redis lost its data, and positions lost their meaning."""
-
-
 class Entry(NamedTuple):
     """One stream entry: a batch of lines and where it sits in the room's history."""
 
@@ -117,65 +115,6 @@ class Entry(NamedTuple):
     """The position after its last line (the entry's ID is ``END-0``)."""
     lines: list[bytes]
     """The encoded lines, newline included."""
-
-
-def load_redis() -> Any:
-    """The redis-py module, or a one-line :class:`ChatError` naming the extra."""
-    try:
-        return importlib.import_module("redis")
-    except ImportError:
-        raise ChatError(EXTRA_MISSING) from None
-
-
-def parse_url(url: str) -> dict[str, Any]:
-    """``redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`` as keyword arguments for redis-py."""
-    usage = f"bad --store URL {url!r}: expected redis://HOST:PORT[/DB]"
-    try:
-        parts = urlsplit(url)
-        port = parts.port or 6379
-    except ValueError:
-        raise ChatError(usage) from None
-    path = parts.path.strip("/")
-    if parts.scheme != "redis" or not parts.hostname or parts.query or parts.fragment:
-        raise ChatError(usage)
-    if path and not path.isdigit():
-        raise ChatError(f"{usage} (the database is a number)")
-    return {
-        "host": parts.hostname,
-        "port": port,
-        "db": int(path or 0),
-        "username": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
-    }
-
-
-def open_client(url: str, timeout: float) -> Any:
-    """A redis-py client for *url* whose calls fail after *timeout* instead of retrying.
-
-    Retrying is the caller's business: a silent retry of a timed-out append
-    could add it twice (see "Exactly once" above).
-    """
-    redis = load_redis()
-    retry = importlib.import_module("redis.retry").Retry
-    backoff = importlib.import_module("redis.backoff").NoBackoff
-    return redis.Redis(
-        **parse_url(url),
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=retry(backoff(), 0),
-    )
-
-
-def unavailable(redis: Any, exc: BaseException) -> bool:
-    """Whether *exc* means Redis cannot be reached (try again later)."""
-    errors = redis.exceptions
-    return isinstance(exc, (errors.ConnectionError, errors.TimeoutError, OSError))
-
-
-def check_room(room: str) -> str:
-    if not ROOM_PATTERN.fullmatch(room):
-        raise ChatError(f"bad --room {room!r}: use 1-64 letters, digits, '_', '.' or '-'")
-    return room
 
 
 class RedisLog:
@@ -355,25 +294,6 @@ class RedisLog:
         return call(self._redis, self.url, action)
 
 
-def call(redis: Any, url: str, action: Callable[[], Any]) -> Any:
-    """Run *action* against Redis; its failures as :class:`ChatError` subclasses."""
-    try:
-        return action()
-    except redis.exceptions.ResponseError as exc:
-        if str(exc).startswith("TCPCHAT_LOG_LOST"):
-            raise LogLost(f"the room's log at {url} was lost (Redis restarted empty?)") from None
-        raise ChatError(f"Redis at {url} said: {exc}") from None
-    except (redis.exceptions.RedisError, OSError) as exc:
-        if unavailable(redis, exc):
-            raise StoreUnavailable(f"Redis at {url} is unreachable: {reason(exc)}") from None
-        raise ChatError(f"Redis at {url}: {reason(exc)}") from None
-
-
-def reason(exc: BaseException) -> str:
-    text = str(exc).strip().rstrip(".") or type(exc).__name__
-    return text.splitlines()[0][:200]
-
-
 def to_entry(fields: dict[bytes, bytes]) -> Entry:
     end, count = int(fields[b"end"]), int(fields[b"n"])
     return Entry(end - count, end, fields[b"lines"].splitlines(keepends=True))
@@ -413,6 +333,7 @@ class Follower:
         self._count = count
         self._delays = tuple(retry_delays)
         self._client = open_client(log.url, block_seconds + timeout)
+        self._redis = load_redis()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -449,7 +370,7 @@ class Follower:
 
     def _check_log(self) -> None:
         key = self.log.keys["id"]
-        found = call(self.log._redis, self.log.url, lambda: self._client.get(key))
+        found = call(self._redis, self.log.url, lambda: self._client.get(key))
         if found is None or bytes(found).decode() != self.log.log_id:
             raise LogLost(f"the room's log at {self.log.url} was lost (Redis restarted empty?)")
 
@@ -457,7 +378,7 @@ class Follower:
         key = self.log.keys["log"]
         streams = {key: f"{self.position}-0"}
         read = call(
-            self.log._redis,
+            self._redis,
             self.log.url,
             lambda: self._client.xread(streams, count=self._count, block=self._block_ms),
         )
@@ -472,8 +393,3 @@ class Follower:
             self._on_trouble(GAP, f"{missed} lines were trimmed away before they were read")
         self.position = entries[-1].end
         self._callback(entries)
-
-
-def positions(entries: Iterable[Entry]) -> list[int]:
-    """Every line's position in *entries* (for tests and resumes)."""
-    return [p for e in entries for p in range(e.start + 1, e.end + 1)]
