@@ -10,7 +10,11 @@ then, one after another, for batches of 1 and of 50 lines of 60 bytes:
   (INCRBY + XADD MAXLEN ~ + the writer's sequence) per batch;
 * ``follow``: how fast a :class:`Follower` delivers the entries just written
   (reading the stream from the start, 1,000 entries per XREAD);
-* ``memory``: :class:`MemoryLog.append` for scale.
+* ``shipped``: 1-line batches submitted to a :class:`Shipper` as fast as
+  one thread can (what the server does under its lock), lines per second
+  until all are in Redis: the shipper coalesces what waits (group commit);
+* ``memory``: :class:`MemoryLog.append` for scale, and ``PING`` round trips
+  per second, the floor any one-at-a-time Redis call stands on.
 
 No thresholds: it prints figures for docs/performance.md.
 """
@@ -31,6 +35,7 @@ from typing import Any
 
 from tcpchat.chatlog import MemoryLog
 from tcpchat.redislog import Entry, RedisLog
+from tcpchat.redisship import Shipper
 
 LINE = b"<alice> " + b"x" * 51 + b"\n"  # 60 bytes
 
@@ -84,6 +89,32 @@ def follow_rate(log: RedisLog, entries: int) -> float:
     return seen[0] / elapsed
 
 
+def shipped_rate(url: str, lines: int) -> tuple[float, float]:
+    """Lines per second through a Shipper, and the mean lines per entry."""
+    log = RedisLog.connect(url, "bench-shipper", max_entries=1_000_000)
+    shipper = Shipper(log, max_pending_lines=10 * lines)
+    start = time.perf_counter()
+    for _ in range(lines):
+        shipper.submit([LINE])
+    shipper.drained()
+    elapsed = time.perf_counter() - start
+    shipper.stop()
+    shipper.join()
+    entries = log.client.xlen(log.keys["log"])
+    log.client.close()
+    return lines / elapsed, lines / entries
+
+
+def ping_rate(url: str, seconds: float) -> float:
+    log = RedisLog.connect(url, "bench-ping")
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        log.client.ping()
+        count += 1
+    log.client.close()
+    return count / elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement (3)")
@@ -116,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
                 log.client.close()
+            shipped, per_entry = shipped_rate(url, 200_000)
+            pings = ping_rate(url, 1.0)
         finally:
             process.terminate()
             process.wait(20)
@@ -127,9 +160,13 @@ def main(argv: list[str] | None = None) -> int:
             f" {r['us_per_append']:>10.1f} {r['follow_entries_per_s']:>10.0f}"
             f"   (MemoryLog: {r['memory_appends_per_s']:.0f} appends/s)"
         )
+    print(f"shipper, 1-line batches: {shipped:.0f} lines/s ({per_entry:.0f} lines per entry)")
+    print(f"PING round trips: {pings:.0f}/s")
     if args.json:
+        figures = {"redis": version, "results": results, "shipped_lines_per_s": shipped}
+        figures |= {"shipped_lines_per_entry": per_entry, "pings_per_s": pings}
         with open(args.json, "w", encoding="utf-8") as file:
-            json.dump({"redis": version, "results": results}, file, indent=2)
+            json.dump(figures, file, indent=2)
     return 0
 
 
