@@ -295,8 +295,13 @@ class RedisLog:
 
 
 def to_entry(fields: dict[bytes, bytes]) -> Entry:
+    """An :class:`Entry` from a stream entry's fields (lines cut at ``\\n`` only)."""
     end, count = int(fields[b"end"]), int(fields[b"n"])
-    return Entry(end - count, end, fields[b"lines"].splitlines(keepends=True))
+    parts = fields[b"lines"].split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    if parts[-1]:  # a line without its newline: kept as it came
+        lines.append(parts[-1])
+    return Entry(end - count, end, lines)
 
 
 class Follower:

@@ -40,6 +40,21 @@ def test_two_servers_share_one_log_id_and_one_numbering(logs: list[RedisLog]) ->
     assert first.read_range(3) == []
 
 
+def test_lines_are_cut_at_newlines_only(logs: list[RedisLog]) -> None:
+    """A carriage return, form feed or NEL inside a line does not end it."""
+    odd = [b"a\rb\n", b"c\x0cd\x1ce\n", "f\u0085g\n".encode()]
+    seen = Collector()
+    follower = logs[1].follow(0, seen, seen.trouble, block_seconds=0.1)
+    try:
+        assert logs[0].append(odd) == range(1, 4)
+        seen.wait(lambda: bool(seen.entries))
+    finally:
+        follower.stop()
+        follower.join()
+    assert seen.entries == [Entry(0, 3, odd)]
+    assert logs[1].read_range(1) == odd[1:]
+
+
 def test_concurrent_appends_from_two_servers_are_one_contiguous_order(
     logs: list[RedisLog],
 ) -> None:
