@@ -120,9 +120,10 @@ class Entry(NamedTuple):
 class RedisLog:
     """A room's log on a Redis stream (see the module docstring).
 
-    Calls are serialised by the caller (the server, under its lock), except
-    :meth:`read_range` and the :class:`Follower`, which use connections of
-    their own.
+    :meth:`append` and :meth:`flush` are called by one thread at a time (the
+    :class:`tcpchat.redisship.Shipper`'s); :attr:`end`, :meth:`read_range`
+    and :meth:`follow` from any thread (redis-py's pool is thread-safe; the
+    follower has a client of its own).
     """
 
     def __init__(
