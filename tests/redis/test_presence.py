@@ -11,6 +11,7 @@ from conftest import wait_until
 
 from tcpchat.errors import ChatError
 from tcpchat.presence import Member, Presence, Renewal, Renewer
+from tcpchat.redisconn import StoreUnavailable
 
 
 @pytest.fixture
@@ -162,3 +163,36 @@ def test_two_servers_need_two_operator_nicks(servers: list[Presence]) -> None:
     assert "another --nick" in str(error.value)
     assert "\n" not in str(error.value)
     b.claim_operator("Operator2")
+
+
+def test_a_renewer_hands_the_swept_members_to_its_server(
+    redis_url: str, room: str, client: redis.Redis
+) -> None:
+    crashed = Presence.connect(redis_url, room, "crashed", lease_seconds=0.2)
+    alive = Presence.connect(redis_url, room, "alive", lease_seconds=60)
+    renewals: list[Renewal] = []
+    lock = threading.Lock()
+
+    def on_renewal(renewal: Renewal) -> None:
+        with lock:
+            renewals.append(renewal)
+
+    assert crashed.claim("Alice")
+    renewer = Renewer(alive, 0.05, on_renewal)
+    try:
+        wait_until(lambda: bool(renewals))
+    finally:
+        renewer.stop()
+        renewer.join()
+        crashed.client.close()
+        alive.client.close()
+    assert renewals == [Renewal([], [Member("Alice", "crashed")])]
+
+
+def test_an_unreachable_redis_is_one_line_for_presence_too(room: str) -> None:
+    presence = Presence.connect("redis://127.0.0.1:1/0", room, "owner", timeout=1.0)
+    with pytest.raises(StoreUnavailable, match="unreachable") as error:
+        presence.claim("Alice")
+    assert "\n" not in str(error.value)
+    with pytest.raises(StoreUnavailable):
+        presence.members()
