@@ -24,11 +24,15 @@ instead of mixing two numberings.
 Exactly once
 ------------
 A command that timed out may still run later (it waits in the socket buffer
-of a stopped Redis).  So each batch carries this writer's sequence number and
-the script records the last one it applied, in ``tcpchat:{ROOM}:writer:ID``;
+of a stopped Redis).  So each batch carries this writer's sequence number,
+the count of lines it has appended so far, this batch's included, and the
+script records the last one it applied, in ``tcpchat:{ROOM}:writer:ID``;
 sending a batch again returns where it went the first time instead of adding
 it twice.  Batches are sent in order and the next is sent only once the one
-before is known, so only the last batch can ever be in doubt.
+before is known, so only the last batch can ever be in doubt.  The entry
+keeps the writer's ID and that count (fields ``w``, ``k``): a server that
+must place a reply after its own broadcasts knows, from its mirror, when
+they have come back (:attr:`Entry.upto`).
 
 When Redis is away
 ------------------
@@ -99,11 +103,11 @@ if last then
 end
 local e = redis.call('INCRBY', KEYS[2], ARGV[3])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], string.format('%d-0', e),
-  'end', e, 'n', ARGV[3], 'lines', ARGV[5])
+  'end', e, 'n', ARGV[3], 'lines', ARGV[5], 'w', ARGV[6], 'k', ARGV[2])
 redis.call('SET', KEYS[4], ARGV[2] .. ' ' .. string.format('%d', e), 'PX', 86400000)
 return e
 """
-"""KEYS: id, end, log, writer; ARGV: log ID, sequence, line count, MAXLEN, lines."""
+"""KEYS: id, end, log, writer; ARGV: log ID, sequence, line count, MAXLEN, lines, writer ID."""
 
 
 class Entry(NamedTuple):
@@ -115,6 +119,10 @@ class Entry(NamedTuple):
     """The position after its last line (the entry's ID is ``END-0``)."""
     lines: list[bytes]
     """The encoded lines, newline included."""
+    writer: str = ""
+    """The :attr:`RedisLog.writer_id` of the server that appended it."""
+    upto: int = 0
+    """That writer's count of lines appended, this entry's included (its ticket)."""
 
 
 class RedisLog:
@@ -140,7 +148,8 @@ class RedisLog:
         self.writer_id = secrets.token_hex(8)
         self._writer_key = f"{prefix}:writer:{self.writer_id}"
         self._script = client.register_script(_APPEND)
-        self._seq = 0
+        self.written = 0
+        """Lines given to :meth:`append` so far (a batch's sequence number: see above)."""
         self._held: list[tuple[int, list[bytes]]] = []  # (sequence, lines), oldest first
         self.log_id = self._call(self._claim_id)
 
@@ -201,11 +210,11 @@ class RedisLog:
             if held + len(lines) > self.max_held_lines:
                 message = f"the chat store is unreachable and {held} lines wait for it"
                 raise StoreFull(message, held)
-            self._seq += 1
-            self._held.append((self._seq, list(lines)))
+            self.written += len(lines)
+            self._held.append((self.written, list(lines)))
             raise StoreUnavailable("the chat store is unreachable", self.held_lines)
-        self._seq += 1
-        self._held.append((self._seq, list(lines)))
+        self.written += len(lines)
+        self._held.append((self.written, list(lines)))
         end = self.flush()
         return range(end - len(lines) + 1, end + 1)
 
@@ -226,7 +235,7 @@ class RedisLog:
     def _send(self, seq: int, lines: list[bytes]) -> int:
         """Run the append script for one batch (again, if it is in doubt)."""
         keys = [self.keys["id"], self.keys["end"], self.keys["log"], self._writer_key]
-        args = [self.log_id, seq, len(lines), self.max_entries, b"".join(lines)]
+        args = [self.log_id, seq, len(lines), self.max_entries, b"".join(lines), self.writer_id]
         return int(self._call(lambda: self._script(keys=keys, args=args)))
 
     def read_range(self, after: int, limit: int = 1000) -> list[bytes]:
@@ -302,7 +311,7 @@ def to_entry(fields: dict[bytes, bytes]) -> Entry:
     lines = [part + b"\n" for part in parts[:-1]]
     if parts[-1]:  # a line without its newline: kept as it came
         lines.append(parts[-1])
-    return Entry(end - count, end, lines)
+    return Entry(end - count, end, lines, fields[b"w"].decode(), int(fields[b"k"]))
 
 
 class Follower:
@@ -393,7 +402,8 @@ class Follower:
         entries = [to_entry(fields) for _, fields in read[0][1]]
         first = entries[0]
         if first.start < self.position:  # started inside an entry: only its tail
-            entries[0] = Entry(self.position, first.end, first.lines[self.position - first.start :])
+            tail = first.lines[self.position - first.start :]
+            entries[0] = first._replace(start=self.position, lines=tail)
         elif first.start > self.position:
             missed = entries[0].start - self.position
             self._on_trouble(GAP, f"{missed} lines were trimmed away before they were read")

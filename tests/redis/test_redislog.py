@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Iterator
 
@@ -51,7 +52,7 @@ def test_lines_are_cut_at_newlines_only(logs: list[RedisLog]) -> None:
     finally:
         follower.stop()
         follower.join()
-    assert seen.entries == [Entry(0, 3, odd)]
+    assert seen.entries == [Entry(0, 3, odd, logs[0].writer_id, 3)]
     assert logs[1].read_range(1) == odd[1:]
 
 
@@ -111,6 +112,11 @@ def test_followers_deliver_every_entry_once_in_stream_order(logs: list[RedisLog]
     assert [e.start for e in entries] == [0] + [e.end for e in entries[:-1]]
     assert [b for e in entries for b in e.lines] == logs[1].read_range(0, limit=1000)
     assert seen[0].troubles == seen[1].troubles == []
+    # Each entry names its writer and that writer's line count so far (its ticket).
+    for log in logs:
+        mine = [e for e in entries if e.writer == log.writer_id]
+        assert [e.upto for e in mine] == list(itertools.accumulate(len(e.lines) for e in mine))
+        assert mine[-1].upto == log.written
 
 
 def test_a_follower_started_mid_history_gets_what_follows(logs: list[RedisLog]) -> None:
@@ -124,7 +130,7 @@ def test_a_follower_started_mid_history_gets_what_follows(logs: list[RedisLog]) 
     finally:
         follower.stop()
         follower.join()
-    assert seen.entries == [Entry(2, 3, [line("new")])]
+    assert seen.entries == [Entry(2, 3, [line("new")], logs[0].writer_id, 3)]
 
 
 def test_follower_survives_a_stopped_redis_and_nothing_is_lost_or_doubled(
