@@ -51,6 +51,8 @@ class Shipper:
         self.max_entry_lines = max_entry_lines
         self._delays = tuple(retry_delays)
         self._on_lost = on_lost
+        self.submitted = log.written
+        """Lines submitted so far (the last batch's ticket)."""
         self._pending: list[bytes] = []  # submitted lines, not yet taken by the thread
         self._in_flight = 0  # lines taken and not yet known to be in Redis
         self._cond = threading.Condition()
@@ -66,16 +68,23 @@ class Shipper:
         with self._cond:
             return len(self._pending) + self._in_flight
 
-    def submit(self, lines: Sequence[bytes]) -> None:
+    def submit(self, lines: Sequence[bytes]) -> int:
         """Queue *lines* (one batch) for Redis; never blocks (see :meth:`admit`).
 
-        :class:`StoreUnavailable` once the shipper has stopped (nothing is kept).
+        Returns the batch's *ticket*: the lines submitted so far, these
+        included.  The batch is in the mirror once a
+        :class:`tcpchat.redislog.Entry` of this writer with ``upto >= ticket``
+        has come back (the shipper is the log's only appender, so its count is
+        the log's :attr:`RedisLog.written`).  :class:`StoreUnavailable` once
+        the shipper has stopped (nothing is kept).
         """
         with self._cond:
             if self._stopping:
                 raise StoreUnavailable("the chat store is closed")
             self._pending.extend(lines)
+            self.submitted += len(lines)
             self._cond.notify_all()
+            return self.submitted
 
     def admit(self, timeout: float | None = None) -> bool:
         """Wait while ``max_pending_lines`` or more wait for Redis; False after *timeout*.

@@ -31,12 +31,13 @@ def test_batches_from_many_threads_arrive_once_each_in_submission_order(
     shipper = Shipper(log)
     lock = threading.Lock()  # the server's lock: submission order is the order
     submitted: list[bytes] = []
+    tickets: list[int] = []
 
     def sender(number: int) -> None:
         for n in range(250):
             batch = [line(f"t{number} {n} {i}") for i in range(1 + n % 3)]
             with lock:
-                shipper.submit(batch)
+                tickets.append(shipper.submit(batch))
                 submitted.extend(batch)
 
     threads = [threading.Thread(target=sender, args=(t,)) for t in range(4)]
@@ -56,6 +57,10 @@ def test_batches_from_many_threads_arrive_once_each_in_submission_order(
         reader.client.close()
     assert texts(seen) == submitted
     assert shipper.shipped_end == len(submitted)
+    # Tickets count the lines submitted; the entries' upto say which have come back.
+    assert sorted(tickets) == tickets
+    assert tickets[-1] == len(submitted) == seen.entries[-1].upto
+    assert {e.writer for e in seen.entries} == {log.writer_id}
     assert [e.start for e in seen.entries] == [0] + [e.end for e in seen.entries[:-1]]
 
 
