@@ -76,19 +76,6 @@ from tcpchat.redisconn import (
 )
 from tcpchat.threads import start_thread
 
-__all__ = [
-    "DOWN",
-    "GAP",
-    "LOST",
-    "UP",
-    "Entry",
-    "Follower",
-    "LogLost",
-    "RedisLog",
-    "StoreFull",
-    "StoreUnavailable",
-]
-
 DOWN, UP, GAP, LOST = "down", "up", "gap", "lost"
 """What a :class:`Follower` tells its ``on_trouble`` callback (with a one-line message)."""
 

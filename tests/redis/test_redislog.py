@@ -13,7 +13,8 @@ from pytest_redis.executor import RedisExecutor
 
 from tcpchat.chatlog import Trimmed
 from tcpchat.errors import ChatError
-from tcpchat.redislog import DOWN, UP, Entry, LogLost, RedisLog, StoreFull, StoreUnavailable
+from tcpchat.redisconn import LogLost, StoreFull, StoreUnavailable
+from tcpchat.redislog import DOWN, UP, Entry, RedisLog
 
 
 def line(text: str) -> bytes:

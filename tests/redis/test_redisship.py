@@ -9,7 +9,8 @@ import redis
 from conftest import Collector, Paused, url_of, wait_until
 from pytest_redis.executor import RedisExecutor
 
-from tcpchat.redislog import RedisLog, StoreUnavailable
+from tcpchat.redisconn import StoreUnavailable
+from tcpchat.redislog import RedisLog
 from tcpchat.redisship import Shipper
 
 
