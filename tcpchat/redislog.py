@@ -311,7 +311,8 @@ class Follower:
     ``on_trouble(UP, ...)`` and reads on from the last entry it delivered.
     ``on_trouble(GAP, ...)`` comes before an entry that does not start where
     the last one ended (trimmed away meanwhile); ``on_trouble(LOST, ...)`` if
-    the log ID changed, after which the follower stops.
+    the log ID changed (checked on reconnecting and whenever the stream was
+    quiet for *block_seconds*), after which the follower stops.
     """
 
     def __init__(
@@ -384,7 +385,8 @@ class Follower:
             self.log.url,
             lambda: self._client.xread(streams, count=self._count, block=self._block_ms),
         )
-        if not read:
+        if not read:  # quiet for block_seconds: is it still the same log?
+            self._check_log()
             return
         entries = [to_entry(fields) for _, fields in read[0][1]]
         first = entries[0]

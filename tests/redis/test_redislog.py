@@ -14,7 +14,7 @@ from pytest_redis.executor import RedisExecutor
 from tcpchat.chatlog import Trimmed
 from tcpchat.errors import ChatError
 from tcpchat.redisconn import LogLost, StoreFull, StoreUnavailable
-from tcpchat.redislog import DOWN, UP, Entry, RedisLog
+from tcpchat.redislog import DOWN, LOST, UP, Entry, RedisLog
 
 
 def line(text: str) -> bytes:
@@ -251,6 +251,27 @@ def test_a_log_lost_with_redis_data_is_not_appended_to(
         again.client.close()
     finally:
         log.client.close()
+
+
+def test_a_follower_says_once_that_the_log_was_lost(
+    redis_url: str, room: str, client: redis.Redis
+) -> None:
+    log = RedisLog.connect(redis_url, room)
+    seen = Collector()
+    follower = log.follow(0, seen, seen.trouble, block_seconds=0.1)
+    try:
+        log.append([line("x")])
+        seen.wait(lambda: bool(seen.entries))
+        client.flushall()  # Redis lost the room's data, and a new server started a new log
+        RedisLog.connect(redis_url, room).client.close()
+        seen.wait(lambda: bool(seen.troubles))
+        follower.join()  # it stopped by itself
+    finally:
+        follower.stop()
+        follower.join()
+        log.client.close()
+    assert seen.kinds() == [LOST]
+    assert "lost" in seen.troubles[0][1]
 
 
 @pytest.mark.parametrize(
