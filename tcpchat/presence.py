@@ -150,6 +150,7 @@ class Presence:
             )
         }
         self._owned: dict[str, str] = {}  # key -> nick, the claims this server holds
+        self._releasing: list[tuple[str, str]] = []  # (key, nick) to release when Redis is back
         self._lock = threading.Lock()
 
     @classmethod
@@ -178,11 +179,24 @@ class Presence:
         return True
 
     def release(self, nick: str) -> bool:
-        """Give *nick* up; False if it had been swept already (its leaving told elsewhere)."""
+        """Give *nick* up; False if it had been swept already (its leaving told elsewhere).
+
+        If Redis is away, the release is kept and done by the next
+        :meth:`renew` (before its lease ends, so no sweeper announces a
+        leaving the server has announced already); :class:`StoreUnavailable`.
+        """
         key = self.fold(nick)
         with self._lock:
             if self._owned.get(key) == nick:
                 del self._owned[key]
+        try:
+            return self._release(key, nick)
+        except StoreUnavailable:
+            with self._lock:
+                self._releasing.append((key, nick))
+            raise
+
+    def _release(self, key: str, nick: str) -> bool:
         args = [f"{self.owner}\n{nick}", key]
         keys = [self.claim_key(nick), self._members_key]
         return bool(self._call(lambda: self._scripts["release"](keys=keys, args=args)))
@@ -197,7 +211,19 @@ class Presence:
         return True
 
     def renew(self) -> Renewal:
-        """Extend every claim this server holds; sweep the expired members of others."""
+        """Extend every claim this server holds; sweep the expired members of others.
+
+        Releases that failed while Redis was away are done first.
+        """
+        with self._lock:
+            releasing, self._releasing = self._releasing, []
+        for number, (key, nick) in enumerate(releasing):
+            try:
+                self._release(key, nick)
+            except StoreUnavailable:
+                with self._lock:
+                    self._releasing[:0] = releasing[number:]
+                raise
         with self._lock:
             owned = list(self._owned.items())
         keys = [self._members_key, *(f"tcpchat:{{{self.room}}}:nick:{k}" for k, _ in owned)]

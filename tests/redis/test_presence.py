@@ -7,7 +7,8 @@ from typing import Iterator
 
 import pytest
 import redis
-from conftest import wait_until
+from conftest import Paused, url_of, wait_until
+from pytest_redis.executor import RedisExecutor
 
 from tcpchat.errors import ChatError
 from tcpchat.presence import Member, Presence, Renewal, Renewer
@@ -196,3 +197,26 @@ def test_an_unreachable_redis_is_one_line_for_presence_too(room: str) -> None:
     assert "\n" not in str(error.value)
     with pytest.raises(StoreUnavailable):
         presence.members()
+
+
+def test_a_release_while_redis_is_away_is_done_by_the_next_renewal(
+    faulty_redis: RedisExecutor, pause_redis: Paused, room: str
+) -> None:
+    url = url_of(faulty_redis)
+    owner = Presence.connect(url, room, "owner", lease_seconds=60, timeout=0.5)
+    other = Presence.connect(url, room, "other", lease_seconds=60, timeout=0.5)
+    try:
+        assert owner.claim("Alice")
+        pause_redis.stop()
+        with pytest.raises(StoreUnavailable):
+            owner.release("Alice")
+        with pytest.raises(StoreUnavailable):
+            owner.renew()  # still away: the release stays due
+        pause_redis.resume()
+        assert owner.renew() == Renewal([], [])
+        assert other.members() == []
+        assert other.claim("alice")
+    finally:
+        pause_redis.resume()
+        owner.client.close()
+        other.client.close()
