@@ -7,8 +7,8 @@ from typing import Iterator
 
 import pytest
 import redis
-from conftest import Paused, url_of, wait_until
 from pytest_redis.executor import RedisExecutor
+from redis_helpers import Paused, url_of, wait_until
 
 from tcpchat.errors import ChatError
 from tcpchat.presence import Member, Presence, Renewal, Renewer

@@ -8,8 +8,8 @@ from typing import Iterator
 
 import pytest
 import redis
-from conftest import Collector, Paused, url_of
 from pytest_redis.executor import RedisExecutor
+from redis_helpers import Collector, Paused, url_of
 
 from tcpchat.chatlog import Trimmed
 from tcpchat.errors import ChatError

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 import redis
-from conftest import Collector, Paused, url_of, wait_until
 from pytest_redis.executor import RedisExecutor
+from redis_helpers import Collector, Paused, url_of, wait_until
 
 from tcpchat.redisconn import StoreUnavailable
 from tcpchat.redislog import RedisLog
