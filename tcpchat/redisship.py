@@ -58,6 +58,8 @@ class Shipper:
         self._cond = threading.Condition()
         self._stopping = False
         self._ended = False  # the thread has returned
+        self.failures = 0
+        """Failed attempts in a row to reach Redis (0: all well)."""
         self.shipped_end = 0
         """The log's end position after the last entry this shipper got into Redis."""
         self._thread = start_thread(self._run, f"tcpchat-redis-shipper {log.room}")
@@ -129,12 +131,11 @@ class Shipper:
                 self._cond.notify_all()
 
     def _ship(self) -> None:
-        failures = 0
         while True:
             with self._cond:
                 while not self._pending and not self._in_flight and not self._stopping:
                     self._cond.wait()
-                if self._stopping and (failures or not self._pending) and not self._in_flight:
+                if self._stopping and (self.failures or not self._pending) and not self._in_flight:
                     return
                 if not self._in_flight:
                     taken = self._pending[: self.max_entry_lines]
@@ -146,11 +147,10 @@ class Shipper:
                 end = self.log.append(taken) if taken else self.log.flush()
             except StoreUnavailable:
                 with self._cond:
-                    if self._cond.wait_for(
-                        lambda: self._stopping, self._delays[min(failures, len(self._delays) - 1)]
-                    ):
+                    self.failures += 1
+                    delay = self._delays[min(self.failures - 1, len(self._delays) - 1)]
+                    if self._cond.wait_for(lambda: self._stopping, delay):
                         return
-                failures += 1
                 continue
             except LogLost as exc:
                 self._on_lost(str(exc))
@@ -158,8 +158,8 @@ class Shipper:
                     self._stopping = True
                     self._cond.notify_all()
                 return
-            failures = 0
             with self._cond:
+                self.failures = 0
                 self.shipped_end = end[-1] if isinstance(end, range) else end
                 self._in_flight = 0
                 self._cond.notify_all()

@@ -222,6 +222,27 @@ def test_trimmed_history_says_how_much_was_missed(
         log.client.close()
 
 
+def test_a_follower_behind_the_trimmed_history_reports_the_gap_then_goes_on(
+    redis_url: str, room: str, client: redis.Redis
+) -> None:
+    log = RedisLog.connect(redis_url, room, max_entries=10)
+    for n in range(300):
+        log.append([line(str(n))])
+    oldest = int(client.xrange(f"tcpchat:{{{room}}}:log", "-", "+", count=1)[0][1][b"end"]) - 1
+    assert oldest > 0
+    seen = Collector()
+    follower = log.follow(0, seen, seen.trouble, block_seconds=0.1)
+    try:
+        seen.wait(lambda: bool(seen.entries) and seen.entries[-1].end == 300)
+    finally:
+        follower.stop()
+        follower.join()
+        log.client.close()
+    assert seen.troubles == [("gap", f"{oldest} lines were trimmed away before they were read")]
+    assert seen.entries[0].start == oldest
+    assert [b for e in seen.entries for b in e.lines] == [line(str(n)) for n in range(oldest, 300)]
+
+
 def test_read_range_refuses_positions_that_are_not_in_the_log(
     redis_url: str, room: str, client: redis.Redis
 ) -> None:

@@ -86,6 +86,7 @@ def test_while_redis_is_stopped_lines_wait_admit_pushes_back_and_nothing_doubles
         assert shipper.waiting_lines == 4
         assert not shipper.admit(0.2)  # at the limit: a reader is held back
         assert not shipper.drained(0.2)
+        wait_until(lambda: shipper.failures >= 1)  # "a" timed out: it is in doubt
         pause_redis.resume()
         assert shipper.admit(30)
         assert shipper.drained(30)
@@ -101,7 +102,8 @@ def test_while_redis_is_stopped_lines_wait_admit_pushes_back_and_nothing_doubles
         log.client.close()
         reader.client.close()
     assert texts(seen) == [line(t) for t in "abcde"]
-    # "a" was in flight; b, c and d waited and went in one entry (one round trip).
+    # "a" was sent once more (Redis had it: not doubled); b, c and d waited and went
+    # in one entry (one round trip).
     assert [len(entry.lines) for entry in seen.entries] == [1, 3, 1]
 
 
@@ -119,3 +121,24 @@ def test_stop_ships_what_waits_then_refuses_more(
     assert not shipper.admit(0)
     assert log.read_range(0) == [line(str(n)) for n in range(100)]
     log.client.close()
+
+
+def test_a_lost_log_stops_the_shipper_and_says_so(
+    redis_url: str, room: str, client: redis.Redis
+) -> None:
+    log = RedisLog.connect(redis_url, room)
+    lost: list[str] = []
+    shipper = Shipper(log, on_lost=lost.append)
+    try:
+        shipper.submit([line("x")])
+        assert shipper.drained(30)
+        client.flushall()
+        shipper.submit([line("y")])
+        shipper.join(30)
+        assert lost == [f"the room's log at {redis_url} was lost (Redis restarted empty?)"]
+        with pytest.raises(StoreUnavailable, match="closed"):
+            shipper.submit([line("z")])
+    finally:
+        shipper.stop()
+        shipper.join()
+        log.client.close()
