@@ -1,0 +1,300 @@
+"""Who is in a room served by several servers: nickname claims in Redis (issue 12).
+
+A nickname is unique across every server of a room.  Each server (an
+*owner*, named by a token of its own) claims a nick for one of its clients
+with ``SET NX PX`` on ``tcpchat:{ROOM}:nick:KEY``, where KEY is the folded
+nick (``str.casefold`` unless the server passes the skeleton it compares
+nicks by) and the value is ``OWNER\\nNICK``.  The claim is a *lease*: the
+owner renews its claims every few seconds (:class:`Renewer`); a server that
+crashes stops renewing, and its nicks come free when the lease runs out.
+Renewing and releasing compare before they act (compare-and-``PEXPIRE``,
+compare-and-``DEL``, in Lua), so a server never extends or frees a claim
+another server has made since.
+
+Listing everyone
+----------------
+``/who`` needs every member on every server.  Scanning the claim keys
+(``SCAN MATCH``) walks the whole keyspace, O(all keys) per ``/who``.  So each
+claim also goes into one sorted set, ``tcpchat:{ROOM}:members``: member
+``KEY\\nOWNER\\nNICK``, score the lease's expiry (in Redis's clock, ``TIME``,
+so the servers' clocks need not agree).  The scripts update the claim and
+the set together, so they agree; :meth:`Presence.members` is one
+``ZRANGEBYSCORE`` of the live part, O(log N + members).
+
+A crashed server's members
+--------------------------
+Someone must tell the room that a crashed server's members left, and only
+once.  :meth:`Presence.renew` also *sweeps*: it removes the expired members
+from the set, atomically, and returns them; since one script run removes
+them, exactly one server gets each, and that server broadcasts the leaving
+notices.  A release by the owner removes its member at once, so a sweeper
+never sees it.
+
+The operator is a member too: :meth:`Presence.claim_operator` fails at
+start-up with a clear message if another server's operator has the nick.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Any, Callable, NamedTuple
+
+from tcpchat.errors import ChatError
+from tcpchat.redisconn import StoreUnavailable, call, check_room, load_redis, open_client
+from tcpchat.threads import start_thread
+
+_NOW = """
+redis.replicate_commands()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+_CLAIM = (
+    _NOW
+    + """
+local mine = ARGV[1] .. '\\n' .. ARGV[2]
+local held = redis.call('GET', KEYS[1])
+if held and held ~= mine then
+  if held ~= ARGV[1] .. '\\n' .. ARGV[5] then return 0 end
+  redis.call('ZREM', KEYS[2], ARGV[4] .. '\\n' .. held)
+end
+redis.call('SET', KEYS[1], mine, 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4] .. '\\n' .. mine)
+return 1
+"""
+)
+"""KEYS: claim, members; ARGV: owner, nick, lease ms, key, nick it may replace (a respelling)."""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return redis.call('ZREM', KEYS[2], ARGV[2] .. '\\n' .. ARGV[1])
+"""
+"""KEYS: claim, members; ARGV: OWNER\\nNICK, key."""
+
+_RENEW = (
+    _NOW
+    + """
+local lost = {}
+for i = 2, #KEYS do
+  local key, mine = ARGV[2 * i - 1], ARGV[1] .. '\\n' .. ARGV[2 * i]
+  if redis.call('GET', KEYS[i]) == mine then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), key .. '\\n' .. mine)
+  else
+    lost[#lost + 1] = ARGV[2 * i]
+  end
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+return {lost, expired}
+"""
+)
+"""KEYS: members, then each claim; ARGV: owner, lease ms, then key and nick of each claim."""
+
+_MEMBERS = (
+    _NOW
+    + """
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+"""
+)
+
+
+class Member(NamedTuple):
+    nick: str
+    owner: str
+    """The server whose client (or operator) it is."""
+
+
+class Renewal(NamedTuple):
+    lost: list[str]
+    """This server's nicks that are no longer its own (the lease ran out meanwhile)."""
+    expired: list[Member]
+    """Other servers' members whose lease ran out: announce that they left (once)."""
+
+
+class Presence:
+    """This server's claims on the nicknames of one room (see the module docstring).
+
+    Thread-safe: the server claims and releases under its lock, the
+    :class:`Renewer` renews from its own thread.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        room: str,
+        owner: str | None = None,
+        *,
+        lease_seconds: float = 15.0,
+        fold: Callable[[str], str] = str.casefold,
+        url: str = "Redis",
+    ) -> None:
+        self.client = client
+        self.room = check_room(room)
+        self.owner = owner or secrets.token_hex(8)
+        if "\n" in self.owner:
+            raise ValueError("an owner name is one line")
+        self.lease_ms = max(1, int(lease_seconds * 1000))
+        self.fold = fold
+        self.url = url
+        self._redis = load_redis()
+        self._members_key = f"tcpchat:{{{room}}}:members"
+        self._scripts = {
+            name: client.register_script(text)
+            for name, text in (
+                ("claim", _CLAIM),
+                ("release", _RELEASE),
+                ("renew", _RENEW),
+                ("members", _MEMBERS),
+            )
+        }
+        self._owned: dict[str, str] = {}  # key -> nick, the claims this server holds
+        self._releasing: list[tuple[str, str]] = []  # (key, nick) to release when Redis is back
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, url: str, room: str, owner: str | None = None, **options: Any) -> Presence:
+        """A :class:`Presence` on its own client of the Redis at *url*."""
+        timeout = options.pop("timeout", 2.0)
+        return cls(open_client(url, timeout), room, owner, url=url, **options)
+
+    def claim_key(self, nick: str) -> str:
+        return f"tcpchat:{{{self.room}}}:nick:{self.fold(nick)}"
+
+    def claim(self, nick: str, replacing: str = "") -> bool:
+        """Claim *nick* for this server; False if another server (or client) has it.
+
+        Claiming a nick this server already holds is True (a retry is safe).
+        *replacing*: this server's nick that *nick* may take over, a
+        respelling of it (``bob`` to ``Bob``), done atomically.
+        """
+        key = self.fold(nick)
+        args = [self.owner, nick, self.lease_ms, key, replacing]
+        keys = [self.claim_key(nick), self._members_key]
+        if not self._call(lambda: self._scripts["claim"](keys=keys, args=args)):
+            return False
+        with self._lock:
+            self._owned[key] = nick
+        return True
+
+    def release(self, nick: str) -> bool:
+        """Give *nick* up; False if it had been swept already (its leaving told elsewhere).
+
+        If Redis is away, the release is kept and done by the next
+        :meth:`renew` (before its lease ends, so no sweeper announces a
+        leaving the server has announced already); :class:`StoreUnavailable`.
+        """
+        key = self.fold(nick)
+        with self._lock:
+            if self._owned.get(key) == nick:
+                del self._owned[key]
+        try:
+            return self._release(key, nick)
+        except StoreUnavailable:
+            with self._lock:
+                self._releasing.append((key, nick))
+            raise
+
+    def _release(self, key: str, nick: str) -> bool:
+        args = [f"{self.owner}\n{nick}", key]
+        keys = [self.claim_key(nick), self._members_key]
+        return bool(self._call(lambda: self._scripts["release"](keys=keys, args=args)))
+
+    def rename(self, old: str, new: str) -> bool:
+        """Move this server's *old* nick to *new*; False (keeping *old*) if *new* is taken."""
+        if self.fold(old) == self.fold(new):
+            return self.claim(new, replacing=old)
+        if not self.claim(new):
+            return False
+        self.release(old)
+        return True
+
+    def renew(self) -> Renewal:
+        """Extend every claim this server holds; sweep the expired members of others.
+
+        Releases that failed while Redis was away are done first.
+        """
+        with self._lock:
+            releasing, self._releasing = self._releasing, []
+        for number, (key, nick) in enumerate(releasing):
+            try:
+                self._release(key, nick)
+            except StoreUnavailable:
+                with self._lock:
+                    self._releasing[:0] = releasing[number:]
+                raise
+        with self._lock:
+            owned = list(self._owned.items())
+        keys = [self._members_key, *(f"tcpchat:{{{self.room}}}:nick:{k}" for k, _ in owned)]
+        args: list[Any] = [self.owner, self.lease_ms]
+        for key, nick in owned:
+            args += [key, nick]
+        lost, expired = self._call(lambda: self._scripts["renew"](keys=keys, args=args))
+        lost_nicks = [bytes(nick).decode() for nick in lost]
+        with self._lock:
+            for nick in lost_nicks:
+                if self._owned.get(self.fold(nick)) == nick:
+                    del self._owned[self.fold(nick)]
+        swept = [parse_member(raw) for raw in expired]
+        return Renewal(lost_nicks, [m for m in swept if m.owner != self.owner])
+
+    def members(self) -> list[Member]:
+        """Everyone in the room on every server, by nick (for ``/who``)."""
+        found = self._call(lambda: self._scripts["members"](keys=[self._members_key], args=[]))
+        return sorted((parse_member(raw) for raw in found), key=lambda m: self.fold(m.nick))
+
+    def owner_of(self, nick: str) -> str | None:
+        """The server holding *nick*, if any."""
+        held = self._call(lambda: self.client.get(self.claim_key(nick)))
+        return None if held is None else bytes(held).decode().split("\n", 1)[0]
+
+    def claim_operator(self, nick: str) -> None:
+        """Claim the operator's nick at start-up; a one-line :class:`ChatError` if taken."""
+        if not self.claim(nick):
+            owner = self.owner_of(nick) or "another server"
+            raise ChatError(
+                f"the operator nick {nick!r} is taken in room {self.room!r} by server "
+                f"{owner}: give this server's operator another --nick"
+            )
+
+    def _call(self, action: Callable[[], Any]) -> Any:
+        return call(self._redis, self.url, action)
+
+
+def parse_member(raw: bytes) -> Member:
+    _, owner, nick = bytes(raw).decode().split("\n", 2)
+    return Member(nick, owner)
+
+
+class Renewer:
+    """A thread that renews a :class:`Presence` every *interval* seconds until stopped.
+
+    Each :class:`Renewal` goes to *on_renewal* (from this thread); a failure
+    to reach Redis is skipped (the log's follower reports it) and tried again
+    at the next interval.
+    """
+
+    def __init__(
+        self, presence: Presence, interval: float, on_renewal: Callable[[Renewal], None]
+    ) -> None:
+        self.presence = presence
+        self.interval = interval
+        self._on_renewal = on_renewal
+        self._stopping = threading.Event()
+        self._thread = start_thread(self._run, f"tcpchat-presence {presence.room}")
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                renewal = self.presence.renew()
+            except StoreUnavailable:
+                continue
+            if renewal.lost or renewal.expired:
+                self._on_renewal(renewal)

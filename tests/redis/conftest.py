@@ -1,0 +1,68 @@
+"""Fixtures for the Redis store's tests: a real ``redis-server`` of our own.
+
+pytest-redis's process fixture (``factories.redis_proc``) starts the Debian
+``redis-server`` on 127.0.0.1 and a free port, without persistence
+(``--save ""``; appendonly is off by default).  Its fixtures are
+session-scoped: each xdist worker gets one server, and each test keeps to a
+room of its own (``room``) and leaves an empty server behind (``client``
+flushes it).  The fault-injection tests stop and continue a server with
+signals, so they get a second server (``faulty_redis``) and cannot disturb
+the others.  The helpers (a condition poller, a follower's collector, the
+signals) are in redis_helpers.py, a module name no other test folder uses.
+Nothing here skips: a missing ``redis-server`` or pytest-redis is an
+error, in CI and out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from typing import Iterator
+
+import pytest
+import redis
+from pytest_redis import factories
+from pytest_redis.executor import RedisExecutor
+from redis_helpers import Paused, url_of
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+NO_PERSISTENCE = '""'  # becomes `--save ""`: no snapshots
+
+redis_server = factories.redis_proc(
+    executable=REDIS_SERVER, host="127.0.0.1", port=None, save=NO_PERSISTENCE
+)
+faulty_redis = factories.redis_proc(
+    executable=REDIS_SERVER, host="127.0.0.1", port=None, save=NO_PERSISTENCE
+)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisExecutor) -> str:
+    return url_of(redis_server)
+
+
+@pytest.fixture
+def client(redis_server: RedisExecutor) -> Iterator[redis.Redis]:
+    """A plain client of this worker's server; the server is flushed after the test."""
+    plain = redis.Redis(redis_server.host, redis_server.port)
+    yield plain
+    plain.flushall()
+    plain.close()
+
+
+@pytest.fixture
+def room() -> str:
+    """A room name no other test uses."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def pause_redis(faulty_redis: RedisExecutor) -> Iterator[Paused]:
+    paused = Paused(faulty_redis)
+    try:
+        yield paused
+    finally:
+        paused.resume()
+        plain = redis.Redis(faulty_redis.host, faulty_redis.port)
+        plain.flushall()
+        plain.close()
