@@ -29,6 +29,8 @@ PACKAGES=(
 	# xdotool and friends for the GUI process tests, peers for the interop tests
 	xvfb xauth xdotool x11-utils imagemagick fonts-dejavu-core
 	netcat-openbsd socat openssl ca-certificates procps
+	# a real redis-server for the Redis store tests (tests/redis_store)
+	redis-server
 )
 
 log() { printf 'forky-chroot: %s\n' "$*" >&2; }
@@ -66,8 +68,10 @@ in_root() {
 }
 
 build() {
-	if [[ -f $READY ]]; then
-		log "reusing $ROOT ($(cat "$READY"))"
+	# The stamp names the package list too: a tree built with another list is topped up.
+	local stamp="packages: ${PACKAGES[*]}"
+	if [[ -f $READY ]] && grep -qxF "$stamp" "$READY"; then
+		log "reusing $ROOT ($(head -n1 "$READY"))"
 		copy_host_files
 		return
 	fi
@@ -105,8 +109,11 @@ build() {
 	log "apt-get install (${#PACKAGES[@]} packages): $((SECONDS - step)) s"
 	in_root / python3.14 -c 'import tkinter, venv, ssl; print("3.14 Tk", tkinter.TkVersion)' >&2
 	in_root / python3.15 -c 'import tkinter, venv, ssl; print("3.15 Tk", tkinter.TkVersion)' >&2
-	in_root / sh -c 'python3.14 -V && python3.15 -V' | tr '\n' ' ' >"$READY"
-	log "ready in $((SECONDS - start)) s: $(cat "$READY")"
+	{
+		in_root / sh -c 'python3.14 -V && python3.15 -V' | tr '\n' ' '
+		printf '\n%s\n' "$stamp"
+	} >"$READY"
+	log "ready in $((SECONDS - start)) s: $(head -n1 "$READY")"
 }
 
 case "${1:-}" in
