@@ -101,7 +101,7 @@ class Door:
             elif not self.sources.admit(host):
                 refusal = self.sources.connections.refusal(host)
                 why = f"too many connections from {host}"
-            elif self.gate.needed or (wait := self.sources.join_wait(host)) > 0:
+            elif (wait := self.sources.join_wait(host)) > 0 or self.gate.needed:
                 name = f"tcpchat-gate {peer}"
                 thread = start_thread(self._open, name, sock, host, peer, wait)
                 self._at_door.add(thread)

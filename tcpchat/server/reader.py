@@ -13,10 +13,10 @@ rest of the chunk is held (at most one ``recv()``'s worth) and the reader
 stops reading until the wait is over.  Meanwhile TCP backpressure keeps
 what the peer sends next in its own buffers, so nothing is lost and the
 server's memory stays bounded; only this connection waits.  The sender is
-told once per flood.  Over-long lines are reported to their sender (one
-reply per line, so paced too).  When the peer goes, the reader closes the
-connection, waits for its writer's goodbye and gives the seat back at the
-door.
+told once (per connection) that it is being slowed.  Over-long lines are
+reported to their sender (one reply per line, so paced too).  When the peer
+goes, the reader closes the connection, waits for its writer's goodbye and
+gives the seat back at the door.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class Reader:
         door.use_limits(limits)
         self.sources: Sources = door.sources  # per-address budgets, shared with the door
         self.alive: set[Connection] = set()  # reader threads not yet finished
+        self._slowed: set[Connection] = set()  # told they are being slowed (once each)
 
     def run(self, connection: Connection, host: str) -> None:
         """A reader thread's life: read until the peer goes, then close and clean up."""
@@ -94,6 +95,7 @@ class Reader:
         connection.sock.close()
         with changes.lock:
             self.alive.discard(connection)
+            self._slowed.discard(connection)
             self._door.leave(host)
 
     def _take(
@@ -134,11 +136,13 @@ class Reader:
                 return 0.0, []  # it quit earlier in this same chunk
             if not (paid and index == 0):
                 pace = self.sources.pace_line(host)
-                if pace.warn:
-                    changes.tell(connection, self.sources.warning())
+                if pace.warn:  # a flood from this address starts: tell the operator
                     nick = room.nick_of(connection)
                     changes.emit(events.Notice(f"slowing down {nick}: flooding"))
                 if pace.wait > 0:
+                    if connection not in self._slowed:  # told once, when first slowed
+                        self._slowed.add(connection)
+                        changes.tell(connection, self.sources.warning())
                     return pace.wait, frames[index:]
             if isinstance(frame, protocol.Line):
                 changes.apply(room.receive(connection, frame.text))
