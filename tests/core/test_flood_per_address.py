@@ -30,7 +30,7 @@ class SourcedPeer(RawPeer):
         def from_source(*args: object, **kwargs: object) -> socket.socket:
             return real(address, TIMEOUT, source_address=(source, 0))
 
-        socket.create_connection = from_source  # type: ignore[assignment]
+        socket.create_connection = from_source
         try:
             super().__init__(*address)
         finally:
