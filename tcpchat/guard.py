@@ -1,33 +1,48 @@
 """Flood control and connection limits, sans-IO: a clock in, verdicts out.
 
-The server's reader thread asks a :class:`ConnectionGuard` about every line
-and every wait, and the accept thread asks an :class:`AddressCounter` about
-every newcomer.  Neither touches a socket or reads the real clock by itself
-(the clock is a parameter), so every rule below is tested with plain function
-calls and a fake clock.
+The server's reader threads ask :class:`Sources` how long each line must
+wait, the door asks it about every newcomer, and each reader asks its
+:class:`ConnectionGuard` about deadlines.  None of them touches a socket or
+reads the real clock by itself (the clock is a parameter), so every rule
+below is tested with plain function calls and a fake clock.
 
 The defences, each a field of :class:`Limits` with a command-line flag:
 
-* **Flood control**: a token bucket per connection.  It holds
-  :attr:`~Limits.burst_lines` tokens and refills at
-  :attr:`~Limits.lines_per_second`; each line costs one.  A line that finds
-  the bucket empty is discarded, the first with a notice to its sender; a
-  flood still going on :attr:`~Limits.flood_grace_seconds` after that notice
-  ends with a disconnect.  A one-off paste gets a warning, a bot gets dropped.
+* **Pacing, not discarding** (the IRC "fake lag"): a token bucket per
+  *source address*, holding :attr:`~Limits.burst_lines` tokens and refilling
+  at :attr:`~Limits.lines_per_second`.  Every line costs one: chat, commands,
+  over-long lines and lines that only earn an error reply alike.  A line that
+  finds the bucket empty is *not* discarded: the server relays it when the
+  bucket allows and, until then, stops reading from that connection, so TCP
+  backpressure holds the excess in the sender's own buffers.  Nothing sent is
+  lost, no one else waits, nobody is disconnected for rate alone; the sender
+  is told once per flood that it is being slowed.  The budget belongs to the
+  address, not the connection, so reconnecting does not refill it.
+* **Joins per address** are paced the same way (:attr:`~Limits.joins_per_second`
+  after a burst of :attr:`~Limits.burst_joins`): the door holds a newcomer
+  over the rate before admitting it, which bounds the join and leave notices
+  a connect-and-close loop can push to everyone.
 * **Connections per address**: one machine cannot take all the seats.
+* **Loopback is trusted by default**: peers on 127.0.0.0/8 and ::1 (also as
+  ``::ffff:127.x``) are exempt from the three rules above, since they are
+  users of this machine (301 local test clients, a pasted log), unless
+  :attr:`~Limits.limit_loopback` is set: behind a local proxy or SSH tunnel
+  every peer looks local.
 * **Deadlines against slowloris**: a started line must end within
   :attr:`~Limits.line_seconds`, the TLS and password handshake must be over
   within :attr:`~Limits.handshake_seconds`, and (off by default, since a
   reader who never types is a normal chat user) a connection silent for
-  :attr:`~Limits.idle_seconds` is closed.
+  :attr:`~Limits.idle_seconds` is closed.  Time the server itself spends
+  pacing a connection does not count against it.
 """
 
 from __future__ import annotations
 
-import enum
+import ipaddress
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, fields
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from tcpchat import protocol
 
@@ -39,11 +54,11 @@ class Limits:
     """The server's defences.  Zero turns a limit off."""
 
     lines_per_second: float = 10.0
-    """Sustained chat rate per connection.  Typing manages one line a second."""
+    """Sustained line rate per source address.  Typing manages one line a second."""
     burst_lines: int = 100
-    """Lines a connection may send at once (a paste) before the rate applies."""
+    """Lines an address may send at once (a paste) before pacing starts."""
     flood_grace_seconds: float = 10.0
-    """How long lines may go on being discarded after the warning before a disconnect."""
+    """No effect since lines are paced, not discarded; kept so old command lines work."""
     max_connections_per_address: int = 32
     """Connections one source address may hold at once."""
     handshake_seconds: float = 10.0
@@ -52,6 +67,12 @@ class Limits:
     """Time a started line may take to end (a slowloris never ends its line)."""
     idle_seconds: float = 0.0
     """Time without a complete line before a connection is closed (off by default)."""
+    joins_per_second: float = 1.0
+    """Sustained rate of new connections per source address (the door paces the rest)."""
+    burst_joins: int = 32
+    """New connections an address may open at once before join pacing starts."""
+    limit_loopback: bool = False
+    """Apply the per-address limits to loopback peers too (a local proxy or tunnel)."""
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -61,7 +82,19 @@ class Limits:
     @classmethod
     def unlimited(cls) -> Limits:
         """Every defence off: for benchmarks and trusted networks."""
-        return cls(**{field.name: 0 for field in fields(cls)})
+        off: dict[str, float] = {field.name: 0 for field in fields(cls)}
+        return cls(**off)  # type: ignore[arg-type]  # limit_loopback=0 is False
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (``::ffff:127.0.0.1``)."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 class TokenBucket:
@@ -78,7 +111,7 @@ class TokenBucket:
 
     @property
     def tokens(self) -> float:
-        """Tokens available now."""
+        """Tokens available now (negative: owed to reservations)."""
         self._refill()
         return self._tokens
 
@@ -94,6 +127,17 @@ class TokenBucket:
         self._tokens -= 1
         return True
 
+    def reserve(self) -> float:
+        """Spend one token, now or on credit: the seconds until it is really there.
+
+        Reservations queue: each later one waits one token longer, so several
+        waiters sharing a bucket are served in turn at its rate.
+        """
+        self._refill()
+        wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+        self._tokens -= 1
+        return wait
+
     def _refill(self) -> None:
         now = self._clock()
         elapsed = max(0.0, now - self._stamp)  # a clock that steps back refills nothing
@@ -101,69 +145,57 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
 
 
-class Verdict(enum.Enum):
-    """What to do with one received line."""
+class Pace(NamedTuple):
+    """How long one line must wait, and whether to tell its sender it is being slowed."""
 
-    PASS = "pass"
-    """Relay it."""
-    WARN = "warn"
-    """Discard it and tell the sender why (the first line of a flood)."""
-    DISCARD = "discard"
-    """Discard it quietly: the sender has been told."""
-    DISCONNECT = "disconnect"
-    """Discard it and close the connection: the flood went on too long."""
+    wait: float
+    warn: bool
+
+
+PASS = Pace(0.0, False)
 
 
 class FloodControl:
-    """The per-connection rate limit: a token bucket plus the flood's start.
+    """The line rate of one source address: a token bucket plus the flood's state.
 
-    A flood starts with the first discarded line and ends once the bucket is
-    full again, that is after ``burst_lines / lines_per_second`` seconds of
-    calm.  Only a discard later than the grace period into a flood disconnects.
+    A flood starts with the first line that must wait, and ends once the
+    bucket is full again, that is after ``burst_lines / lines_per_second``
+    seconds of calm; each flood gets one warning.
     """
 
     def __init__(self, limits: Limits, clock: Clock = time.monotonic) -> None:
         self.limits = limits
-        self._clock = clock
         self._bucket: TokenBucket | None = None
         if limits.lines_per_second > 0 and limits.burst_lines > 0:
             self._bucket = TokenBucket(limits.lines_per_second, limits.burst_lines, clock)
-        self._flood_since: float | None = None
+        self._flooding = False
 
     @property
     def flooding(self) -> bool:
-        return self._flood_since is not None
+        return self._flooding
 
-    def check(self) -> Verdict:
-        """One line arrived: may it pass?"""
+    @property
+    def calm(self) -> bool:
+        """Nothing owed, nothing saved used: forgetting this address changes nothing."""
+        return self._bucket is None or self._bucket.full
+
+    def check(self) -> Pace:
+        """One line arrived: how long must it wait (its token is spent already)?"""
         bucket = self._bucket
         if bucket is None:
-            return Verdict.PASS
-        if self._flood_since is not None and bucket.full:
-            self._flood_since = None  # calm for long enough: the flood is over
-        if bucket.take():
-            return Verdict.PASS
-        now = self._clock()
-        if self._flood_since is None:
-            self._flood_since = now
-            return Verdict.WARN
-        if now - self._flood_since > self.limits.flood_grace_seconds:
-            return Verdict.DISCONNECT
-        return Verdict.DISCARD
-
-    def warning(self) -> str:
-        """The notice text for :attr:`Verdict.WARN` (without the ``* ``)."""
-        return protocol.FLOOD_WARNING.format(
-            rate=f"{self.limits.lines_per_second:g}", grace=f"{self.limits.flood_grace_seconds:g}"
-        )
-
-    def disconnect_reason(self) -> str:
-        """The leave reason for :attr:`Verdict.DISCONNECT`, as the others see it."""
-        return f"flooding: over {self.limits.lines_per_second:g} lines a second"
+            return PASS
+        if self._flooding and bucket.full:
+            self._flooding = False  # calm for long enough: the flood is over
+        wait = bucket.reserve()
+        if wait <= 0:
+            return PASS
+        warn = not self._flooding
+        self._flooding = True
+        return Pace(wait, warn)
 
 
 class ConnectionGuard:
-    """Everything the reader of one connection asks before and after ``recv()``.
+    """The deadlines the reader of one connection asks about before each ``recv()``.
 
     Use from one thread (the connection's reader)::
 
@@ -172,12 +204,11 @@ class ConnectionGuard:
             close with guard.expired_reason()
         frames = buffer.feed(data)
         guard.received(lines, buffer.pending_bytes > 0 or buffer.discarding)
-        for each line: guard.check_line() -> Verdict
+        ...after the server paced it for some seconds: guard.paused(seconds)
     """
 
     def __init__(self, limits: Limits, clock: Clock = time.monotonic) -> None:
         self.limits = limits
-        self.flood = FloodControl(limits, clock)
         self._clock = clock
         now = clock()
         self._last_line = now
@@ -208,9 +239,11 @@ class ConnectionGuard:
         elif partial_line and self._line_started is None:
             self._line_started = now
 
-    def check_line(self) -> Verdict:
-        """A complete line arrived: may it pass?  See :class:`FloodControl`."""
-        return self.flood.check()
+    def paused(self, seconds: float) -> None:
+        """The server stopped reading for *seconds* (pacing): that time is not the peer's."""
+        self._last_line += seconds
+        if self._line_started is not None:
+            self._line_started += seconds
 
     def _deadline(self) -> float | None:
         deadlines = []
@@ -239,10 +272,10 @@ class AddressCounter:
         """Addresses currently holding at least one connection."""
         return len(self._counts)
 
-    def admit(self, host: str) -> bool:
-        """Count one more connection from *host*, unless it is at the limit."""
+    def admit(self, host: str, *, limited: bool = True) -> bool:
+        """Count one more connection from *host*, unless it is *limited* and at the limit."""
         held = self._counts.get(host, 0)
-        if self.limit and held >= self.limit:
+        if limited and self.limit and held >= self.limit:
             return False
         self._counts[host] = held + 1
         return True
@@ -258,3 +291,101 @@ class AddressCounter:
     def refusal(self, host: str) -> str:
         """The notice text for a refused connection (without the ``* ``)."""
         return protocol.TOO_MANY_CONNECTIONS.format(host=host, limit=self.limit)
+
+
+class _Budget:
+    """What one source address has left: its line rate and its join rate."""
+
+    __slots__ = ("joins", "lines")
+
+    def __init__(self, limits: Limits, clock: Clock) -> None:
+        self.lines = FloodControl(limits, clock)
+        self.joins: TokenBucket | None = None
+        if limits.joins_per_second > 0 and limits.burst_joins > 0:
+            self.joins = TokenBucket(limits.joins_per_second, limits.burst_joins, clock)
+
+    @property
+    def calm(self) -> bool:
+        return self.lines.calm and (self.joins is None or self.joins.full)
+
+
+class Sources:
+    """Every per-address rule in one registry: connections held, line and join budgets.
+
+    A budget outlives its connections, so closing and reconnecting does not
+    refill it; it is forgotten once it is full again and the address holds no
+    connection (forgetting then changes nothing).  At most
+    :attr:`max_addresses` budgets of addresses without connections are kept:
+    beyond that the least recently used goes (an attacker with that many
+    addresses is beyond per-address limits anyway).  Exempt addresses (see
+    :meth:`exempt`) get no budget and no limit, only a count.
+
+    Not thread-safe: the server calls it under its lock.
+    """
+
+    max_addresses = 4096
+
+    def __init__(self, limits: Limits, clock: Clock = time.monotonic) -> None:
+        self.limits = limits
+        self.connections = AddressCounter(limits.max_connections_per_address)
+        self._clock = clock
+        self._budgets: OrderedDict[str, _Budget] = OrderedDict()
+
+    def __len__(self) -> int:
+        """Addresses with a budget remembered."""
+        return len(self._budgets)
+
+    def exempt(self, host: str) -> bool:
+        """True if the per-address rules do not apply to *host* (loopback, by default)."""
+        return not self.limits.limit_loopback and is_loopback(host)
+
+    def admit(self, host: str) -> bool:
+        """Count a connection from *host*; False (not counted) if it holds too many."""
+        return self.connections.admit(host, limited=not self.exempt(host))
+
+    def release(self, host: str) -> None:
+        """A connection from *host* has gone (admitted or refused after admitting)."""
+        self.connections.release(host)
+        self._forget_if_calm(host)
+
+    def join_wait(self, host: str) -> float:
+        """Seconds a newcomer from *host* must wait at the door before joining."""
+        if self.exempt(host):
+            return 0.0
+        joins = self._budget(host).joins
+        return 0.0 if joins is None else joins.reserve()
+
+    def pace_line(self, host: str) -> Pace:
+        """A line from *host* arrived: how long must it wait (spent already)?"""
+        if self.exempt(host):
+            return PASS
+        return self._budget(host).lines.check()
+
+    def warning(self) -> str:
+        """The notice telling a sender its lines are being slowed (without the ``* ``)."""
+        return protocol.FLOOD_WARNING.format(rate=f"{self.limits.lines_per_second:g}")
+
+    def _budget(self, host: str) -> _Budget:
+        budget = self._budgets.get(host)
+        if budget is None:
+            budget = self._budgets[host] = _Budget(self.limits, self._clock)
+            self._prune()
+        self._budgets.move_to_end(host)
+        return budget
+
+    def _forget_if_calm(self, host: str) -> None:
+        budget = self._budgets.get(host)
+        if budget is not None and not self.connections.count(host) and budget.calm:
+            del self._budgets[host]
+
+    def _prune(self) -> None:
+        """Keep at most max_addresses budgets of idle addresses: calm ones go first, then LRU."""
+        if len(self._budgets) <= self.max_addresses:
+            return
+        for host in list(self._budgets):
+            self._forget_if_calm(host)
+        for host in list(self._budgets):
+            if len(self._budgets) <= self.max_addresses:
+                break
+            if not self.connections.count(host):
+                del self._budgets[host]

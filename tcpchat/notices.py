@@ -79,8 +79,8 @@ LINE_TOO_LONG = NoticeFormat(
 )
 FLOOD_WARNING = NoticeFormat(
     "flood warning",
-    "error: slow down: over {rate} lines a second; lines are discarded, "
-    "and after {grace} s more of this you are disconnected",
+    "slow down: over {rate} lines a second from your address; "
+    "your lines are held back and relayed at that rate, none is lost",
 )
 SHUTTING_DOWN = NoticeFormat("shutting down", "server shutting down")
 

@@ -3,9 +3,17 @@
 :class:`Door` decides on each accepted connection, in one place: a server
 stopping or full (the seats are the room's members plus those still at the
 door, counted here only), an address holding too many connections
-(:class:`tcpchat.guard.AddressCounter`), then, on a thread of its own, TLS
-and the password (:class:`Gate`).  Refusals are told to the peer outside the
+(:class:`tcpchat.guard.Sources`), then, on a thread of its own, a wait if
+the address opens connections faster than its join rate, TLS and the
+password (:class:`Gate`).  Refusals are told to the peer outside the
 server's lock, since telling may wait on the network.
+
+Joins are *paced*, not refused: a newcomer from an address over
+``Limits.joins_per_second`` waits at the door (holding a seat and counting
+against its address's connection limit, so the waiting is bounded) until
+its turn.  That bounds the join and leave notices a connect-and-close loop
+can push to everyone, and, with the per-address line budget that survives
+reconnecting, the lines it can push too.
 
 A server started with ``--tls-cert`` or ``--password`` runs :meth:`Gate.open`
 on each new connection before the connection gets a nickname or a place in
@@ -39,7 +47,7 @@ from typing import Callable, Iterator, NoReturn
 
 from tcpchat import events, protocol
 from tcpchat.errors import describe
-from tcpchat.guard import AddressCounter
+from tcpchat.guard import Limits, Sources
 from tcpchat.server.changes import Changes
 from tcpchat.streams import Stream, TLSStream, shutdown, wait_readable
 from tcpchat.threads import start_thread
@@ -66,8 +74,13 @@ class Door:
         self.gate = gate
         self._changes = changes
         self._enter = enter
-        self._per_address = AddressCounter(per_address)
+        self.sources = Sources(Limits(max_connections_per_address=per_address))
+        """Connections and budgets per source address (shared with the readers)."""
         self._at_door: set[threading.Thread] = set()  # gate threads still running
+
+    def use_limits(self, limits: Limits) -> None:
+        """Apply the server's per-address *limits* (before the server starts)."""
+        self.sources = Sources(limits)
 
     def seats_taken(self) -> int:
         """The one seat count: everyone in the room and everyone at the door (in a change)."""
@@ -85,12 +98,13 @@ class Door:
                 )
             elif self.seats_taken() >= self.max_clients:
                 refusal, why = protocol.SERVER_FULL.format(limit=self.max_clients), "server full"
-            elif not self._per_address.admit(host):
-                refusal = self._per_address.refusal(host)
+            elif not self.sources.admit(host):
+                refusal = self.sources.connections.refusal(host)
                 why = f"too many connections from {host}"
-            elif self.gate.needed:
+            elif (wait := self.sources.join_wait(host)) > 0 or self.gate.needed:
                 name = f"tcpchat-gate {peer}"
-                self._at_door.add(start_thread(self._open, name, sock, host, peer))
+                thread = start_thread(self._open, name, sock, host, peer, wait)
+                self._at_door.add(thread)
             else:
                 self._enter(sock, host, peer)
             if refusal:
@@ -100,7 +114,7 @@ class Door:
 
     def leave(self, host: str) -> None:
         """A seated connection from *host* has gone (in a change)."""
-        self._per_address.release(host)
+        self.sources.release(host)
 
     def stop(self) -> None:
         """Refuse everyone at the door now and from now on (in a change)."""
@@ -113,10 +127,12 @@ class Door:
         for thread in at_door:
             thread.join()
 
-    def _open(self, sock: socket.socket, host: str, peer: str) -> None:
-        """A gate thread: TLS and the password (see :class:`Gate`), then join."""
+    def _open(self, sock: socket.socket, host: str, peer: str, wait: float) -> None:
+        """A gate thread: wait for its join turn, TLS and the password, then join."""
         stream: Stream | None = None
         try:
+            if wait > 0:
+                self.gate.pause(wait)
             stream, why = self.gate.open(sock), "server stopping"
         except Refused as refusal:
             why = str(refusal)
@@ -125,7 +141,7 @@ class Door:
             if stream is not None and not self._changes.stopping:
                 self._enter(stream, host, peer)
                 return
-            self._per_address.release(host)
+            self.sources.release(host)
             self._changes.emit(events.Notice(f"refused {peer}: {why}"))
         if stream is not None:
             stream.close()
@@ -207,23 +223,36 @@ class Gate:
         with self._tracked(sock) as track:
             stream: Stream = sock
             if self.tls is not None:
-                stream = self._handshake(sock, self.tls, deadline)
-                track(stream)
+                stream = self._handshake(sock, self.tls, deadline, track)
             if self.password is not None:
                 self._ask_password(stream, self.password, deadline)
             return stream
+
+    def pause(self, seconds: float) -> None:
+        """Wait *seconds* (a newcomer's join turn), or less if the server is stopping."""
+        self._aborted.wait(seconds)
 
     def abort(self) -> None:
         """Refuse everyone at the door now and from now on (the server is stopping)."""
         self._aborted.set()
         with self._lock:
             for stream in self._opening.values():
-                shutdown(stream)
+                if isinstance(stream, ssl.SSLSocket):
+                    # Mid-handshake: SSLSocket.shutdown() would drop the TLS state
+                    # under the handshaking thread; the plain socket's wakes it.
+                    with contextlib.suppress(OSError):
+                        socket.socket.shutdown(stream, socket.SHUT_RDWR)
+                else:
+                    shutdown(stream)
 
     # -- steps ---------------------------------------------------------------
 
     def _handshake(
-        self, sock: socket.socket, tls: ssl.SSLContext, deadline: float | None
+        self,
+        sock: socket.socket,
+        tls: ssl.SSLContext,
+        deadline: float | None,
+        track: Callable[[Stream], None],
     ) -> Stream:
         if not wait_readable(sock, self._left(deadline)):
             self._refuse(sock, protocol.TLS_REQUIRED, "sent no TLS handshake in time")
@@ -234,13 +263,18 @@ class Gate:
             # Plain text on a TLS port: answer in plain text, which it can read.
             self._refuse(sock, protocol.TLS_REQUIRED, "spoke plain text to the TLS server")
         tls_sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        # wrap_socket() took sock's file descriptor (sock is now closed): from here
+        # abort() must shut the TLS socket down, or it could not wake the handshake.
+        track(tls_sock)
         try:
             tls_sock.settimeout(self._left(deadline))
             tls_sock.do_handshake()
         except (OSError, ValueError) as exc:
             tls_sock.close()
             raise Refused(describe_tls_error(exc)) from None
-        return TLSStream(tls_sock)
+        stream = TLSStream(tls_sock)
+        track(stream)
+        return stream
 
     def _ask_password(self, stream: Stream, password: str, deadline: float | None) -> None:
         _send_notice(stream, protocol.PASSWORD_PROMPT)

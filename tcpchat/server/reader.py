@@ -1,28 +1,44 @@
-"""Reading one connection: bytes to lines, lines through the guard, into the room.
+"""Reading one connection: bytes to lines, lines paced by the guard, into the room.
 
 Each seated connection gets a *reader thread* running :meth:`Reader.run`.
 It waits for bytes (with a deadline only when a line is unfinished or idle
 time counts, see :class:`tcpchat.guard.ConnectionGuard`), frames them
-(:class:`tcpchat.protocol.LineBuffer`) and hands all the lines of one
-``recv()`` to the room in one change, so they go out as one batch.  Lines
-over the flood limit or the length limit never reach the room; their sender
-is told why.  When the peer goes, the reader closes the connection, waits
-for its writer's goodbye and gives the seat back at the door.
+(:class:`tcpchat.protocol.LineBuffer`) and hands the lines of one ``recv()``
+to the room in one change, so they go out as one batch.
+
+Flood control *paces* instead of discarding (:class:`tcpchat.guard.Sources`):
+every line, over-long ones included, spends a token of its source address's
+budget; when a line must wait, the lines before it are handed over, the
+rest of the chunk is held (at most one ``recv()``'s worth) and the reader
+stops reading until the wait is over.  Meanwhile TCP backpressure keeps
+what the peer sends next in its own buffers, so nothing is lost and the
+server's memory stays bounded; only this connection waits.  The sender is
+told once (per connection) that it is being slowed.  Over-long lines are
+reported to their sender (one reply per line, so paced too).  When the peer
+goes, the reader closes the connection, waits for its writer's goodbye and
+gives the seat back at the door.
 """
 
 from __future__ import annotations
 
+import time
+
 from tcpchat import events, protocol
 from tcpchat.errors import describe
-from tcpchat.guard import ConnectionGuard, Limits, Verdict
+from tcpchat.guard import ConnectionGuard, Limits, Sources
 from tcpchat.server.changes import Changes
 from tcpchat.server.delivery import Connection
 from tcpchat.server.door import Door
 from tcpchat.streams import wait_readable
 
+Frames = list[protocol.FrameEvent]
+
 
 class Reader:
-    """What every reader thread of one server shares: its limits and its changes."""
+    """What every reader thread of one server shares: its limits, changes and sources."""
+
+    pause_slice = 0.25
+    """While pacing, how often to look whether the connection is closing meanwhile."""
 
     def __init__(
         self,
@@ -38,7 +54,10 @@ class Reader:
         self.recv_bytes = recv_bytes
         self._changes = changes
         self._door = door
+        door.use_limits(limits)
+        self.sources: Sources = door.sources  # per-address budgets, shared with the door
         self.alive: set[Connection] = set()  # reader threads not yet finished
+        self._slowed: set[Connection] = set()  # told they are being slowed (once each)
 
     def run(self, connection: Connection, host: str) -> None:
         """A reader thread's life: read until the peer goes, then close and clean up."""
@@ -64,9 +83,7 @@ class Reader:
                 frames = buffer.feed(data)
                 lines = sum(isinstance(frame, protocol.Line) for frame in frames)
                 guard.received(lines, buffer.pending_bytes > 0 or buffer.discarding)
-                if frames:
-                    with changes(connection):
-                        self._handle_frames(connection, frames, guard)
+                self._take(connection, host, frames, guard)
         except OSError as exc:
             reason = describe(exc)
         connection.peer_closed.set()
@@ -78,28 +95,59 @@ class Reader:
         connection.sock.close()
         with changes.lock:
             self.alive.discard(connection)
+            self._slowed.discard(connection)
             self._door.leave(host)
 
-    def _handle_frames(
-        self, connection: Connection, frames: list[protocol.FrameEvent], guard: ConnectionGuard
+    def _take(
+        self, connection: Connection, host: str, frames: Frames, guard: ConnectionGuard
     ) -> None:
-        """Take one chunk's lines through the guard into the room (in a change)."""
+        """Hand *frames* to the room as fast as the budget allows; wait (not reading) between."""
+        paid = False  # the first frame's token is already spent (it waited for it)
+        while frames and not connection.closing:
+            with self._changes(connection):
+                wait, frames = self._handle_frames(connection, host, frames, paid)
+            if wait > 0:
+                started = time.monotonic()
+                self._pause(connection, wait)
+                guard.paused(time.monotonic() - started)
+                paid = True
+
+    def _pause(self, connection: Connection, seconds: float) -> None:
+        """Wait *seconds* without reading; cut short if the connection is closing meanwhile."""
+        end = time.monotonic() + seconds
+        while not connection.closing:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            connection.done.wait(min(left, self.pause_slice))
+
+    def _handle_frames(
+        self, connection: Connection, host: str, frames: Frames, paid: bool
+    ) -> tuple[float, Frames]:
+        """Take frames through the guard into the room (in a change) until one must wait.
+
+        Returns that wait and the frames still held (the first of them paid
+        for), or ``(0, [])`` when all were handled.
+        """
         changes = self._changes
         room = changes.room
-        for frame in frames:
+        for index, frame in enumerate(frames):
             if connection not in room:
-                return  # it quit earlier in this same chunk
-            if isinstance(frame, protocol.Line):
-                verdict = guard.check_line()
-                if verdict is Verdict.PASS:
-                    changes.apply(room.receive(connection, frame.text))
-                elif verdict is Verdict.WARN:
-                    changes.tell(connection, guard.flood.warning())
+                return 0.0, []  # it quit earlier in this same chunk
+            if not (paid and index == 0):
+                pace = self.sources.pace_line(host)
+                if pace.warn:  # a flood from this address starts: tell the operator
                     nick = room.nick_of(connection)
-                    changes.emit(events.Notice(f"discarding lines from {nick}: flooding"))
-                elif verdict is Verdict.DISCONNECT:
-                    changes.expel(connection, guard.flood.disconnect_reason())
+                    changes.emit(events.Notice(f"slowing down {nick}: flooding"))
+                if pace.wait > 0:
+                    if connection not in self._slowed:  # told once, when first slowed
+                        self._slowed.add(connection)
+                        changes.tell(connection, self.sources.warning())
+                    return pace.wait, frames[index:]
+            if isinstance(frame, protocol.Line):
+                changes.apply(room.receive(connection, frame.text))
                 continue
             changes.tell(connection, protocol.LINE_TOO_LONG.format(limit=frame.limit))
             nick = room.nick_of(connection)
             changes.emit(events.Notice(f"discarding an over-long line from {nick}"))
+        return 0.0, []

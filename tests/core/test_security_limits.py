@@ -184,7 +184,7 @@ def test_a_certificate_for_another_address_is_refused_by_the_client(
 
 @pytest.mark.parametrize(
     "limit",
-    [{"max_clients": 1}, {"limits": Limits(max_connections_per_address=1)}],
+    [{"max_clients": 1}, {"limits": Limits(max_connections_per_address=1, limit_loopback=True)}],
     ids=["server full", "one per address"],
 )
 def test_a_full_tls_server_does_not_write_plain_text_into_the_handshake(

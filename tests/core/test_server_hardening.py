@@ -4,7 +4,6 @@ TLS, password.  The same through the command line: ``tests/e2e/test_server_secur
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 from pathlib import Path
@@ -69,33 +68,19 @@ def test_the_limits_are_on_by_default() -> None:
 # -- flood control -------------------------------------------------------------
 
 
-def test_a_paste_over_the_burst_is_cut_with_one_warning(serve: Callable[..., ChatServer]) -> None:
-    server = serve(limits=Limits(lines_per_second=0.01, burst_lines=10))
+def test_a_paste_over_the_burst_is_paced_not_cut(serve: Callable[..., ChatServer]) -> None:
+    # Lines over the rate are held back and relayed at it (issue 11): more in test_pacing.py.
+    limits = Limits(lines_per_second=50, burst_lines=10, limit_loopback=True)
+    server = serve(limits=limits)
     paster, witness = joined(server), joined(server)
     paster.send_bytes(b"".join(f"paste {i}\n".encode() for i in range(30)))
-    assert "slow down" in paster.expect_line(r"^\* error: ")
-    witness.send_line("mark")  # the burst was handled before this line
-    witness.expect_line("^Client2: mark$")
+    assert "slow down" in paster.expect_line(r"^\* slow down")
+    witness.expect_line("^Client: paste 29$")
     relayed = [line for line in witness.lines if line.startswith("Client: ")]
-    assert relayed == [f"Client: paste {i}" for i in range(10)]
+    assert relayed == [f"Client: paste {i}" for i in range(30)]
     assert sum("slow down" in line for line in paster.lines) == 1
+    witness.send_line("mark")
     paster.expect_line("^Client2: mark$")  # still connected, still hearing the room
-
-
-def test_a_flood_that_goes_on_is_disconnected(serve: Callable[..., ChatServer]) -> None:
-    limits = Limits(lines_per_second=5, burst_lines=10, flood_grace_seconds=0.2)
-    server = serve(limits=limits)
-    flooder, witness = joined(server), joined(server)
-    for batch in range(100_000):  # bounded, and ends as soon as the server hangs up
-        if flooder.inbox.closed:
-            break
-        try:
-            flooder.send_bytes(b"".join(f"flood {batch} {i}\n".encode() for i in range(50)))
-        except OSError:  # reset: the server closed while we were sending
-            break
-    flooder.wait_closed()
-    witness.expect_line(r"^\* Client left \(flooding: over 5 lines a second\)$")
-    assert any(re.match(r"^\* error: flooding: .*; closing$", line) for line in flooder.lines)
 
 
 # -- connections per address ----------------------------------------------------
@@ -104,7 +89,7 @@ def test_a_flood_that_goes_on_is_disconnected(serve: Callable[..., ChatServer]) 
 def test_one_address_cannot_take_every_seat(
     serve: Callable[..., ChatServer], address: tuple[str, int]
 ) -> None:
-    server = serve(limits=Limits(max_connections_per_address=2))
+    server = serve(limits=Limits(max_connections_per_address=2, limit_loopback=True))
     first, _second = joined(server), joined(server)
     third = RawPeer(*server.address)
     assert third.expect_line(r"^\* error: ") == (

@@ -1,6 +1,6 @@
 """Guard limits asserted exactly at their edges (issue 16; kills named mutmut survivors).
 
-A fake clock, as in the guard's own tests: the grace period ends AT its length,
+A fake clock, as in the guard's own tests: a paced line waits exactly its turn,
 the line timer of 1 s is a timer, a released address seat is really released,
 and the notices say their words.
 """
@@ -15,8 +15,9 @@ from tcpchat.guard import (
     ConnectionGuard,
     FloodControl,
     Limits,
+    Pace,
+    Sources,
     TokenBucket,
-    Verdict,
 )
 
 
@@ -27,27 +28,23 @@ def test_a_bucket_refusal_says_why() -> None:
         TokenBucket(0, 1)
 
 
-def test_the_flood_grace_ends_exactly_at_its_length_not_before() -> None:
+def test_a_line_waits_exactly_until_its_token_is_there() -> None:
     clock = FakeClock()
-    # So slow a refill that the bucket stays empty for the whole grace period.
-    flood = FloodControl(
-        Limits(lines_per_second=0.001, burst_lines=1, flood_grace_seconds=10), clock
-    )
-    assert flood.check() is Verdict.PASS
-    assert flood.check() is Verdict.WARN  # the flood starts at 1000.0
-    clock.now = 1010.0  # exactly the grace period later: still only discarded
-    assert flood.check() is Verdict.DISCARD
-    clock.now = 1010.001
-    assert flood.check() is Verdict.DISCONNECT
+    flood = FloodControl(Limits(lines_per_second=0.001, burst_lines=1), clock)
+    assert flood.check() == Pace(0.0, False)
+    assert flood.check() == Pace(1000.0, True)  # the flood starts at 1000.0
+    assert flood.check() == Pace(2000.0, False)  # queued behind the first
+    clock.now = 3999.0  # a second before the third token: the next waits that second
+    assert flood.check() == Pace(pytest.approx(1.0), False)  # type: ignore[arg-type]
+    clock.now = 5000.0  # exactly when the fourth token has come in
+    assert flood.check() == Pace(0.0, False)
 
 
-def test_the_flood_warning_and_reason_in_full() -> None:
-    flood = FloodControl(Limits(lines_per_second=10, flood_grace_seconds=10))
-    assert flood.warning() == (
-        "error: slow down: over 10 lines a second; lines are discarded, "
-        "and after 10 s more of this you are disconnected"
+def test_the_flood_warning_in_full() -> None:
+    assert Sources(Limits(lines_per_second=10)).warning() == (
+        "slow down: over 10 lines a second from your address; "
+        "your lines are held back and relayed at that rate, none is lost"
     )
-    assert flood.disconnect_reason() == "flooding: over 10 lines a second"
 
 
 @pytest.mark.parametrize("line_seconds", [1, 0.5])
@@ -123,17 +120,6 @@ def test_an_idle_timeout_of_a_second_or_less_is_a_timeout(idle_seconds: float) -
     assert guard.expired_reason() == f"timed out: idle for {idle_seconds:g} s"
 
 
-def test_the_guards_flood_control_runs_on_the_guards_clock() -> None:
-    clock = FakeClock()
-    guard = ConnectionGuard(
-        Limits(lines_per_second=0.001, burst_lines=1, flood_grace_seconds=10), clock
-    )
-    assert guard.check_line() is Verdict.PASS
-    assert guard.check_line() is Verdict.WARN
-    clock.now += 11  # only this clock moved: the real one did not
-    assert guard.check_line() is Verdict.DISCONNECT
-
-
 @pytest.mark.parametrize(
     "limits",
     [Limits(lines_per_second=0, burst_lines=5), Limits(lines_per_second=5, burst_lines=0)],
@@ -142,7 +128,7 @@ def test_the_guards_flood_control_runs_on_the_guards_clock() -> None:
 def test_either_flood_setting_at_zero_turns_flood_control_off(limits: Limits) -> None:
     flood = FloodControl(limits, FakeClock())
     assert not flood.flooding
-    assert all(flood.check() is Verdict.PASS for _ in range(1000))
+    assert all(flood.check() == Pace(0.0, False) for _ in range(1000))
     assert not flood.flooding
 
 

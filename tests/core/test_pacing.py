@@ -1,0 +1,130 @@
+"""Pacing, not discarding (issue 11; issue 15 item 11), real sockets, in-process server.
+
+Over its rate a connection is slowed, not cut: the server stops reading from
+it, so what it sends waits in its own buffers, and every line arrives, in
+order, with one notice to the sender.  Every line counts, over-long ones and
+those that only earn an error reply included.  ``limit_loopback=True`` makes
+these loopback sockets stand for peers the limits apply to.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterator
+
+import pytest
+from harness import RawPeer, joined_peer
+
+from tcpchat.guard import Limits
+from tcpchat.server import ChatServer
+
+SLOWED = r"^\* slow down: over "
+
+
+@pytest.fixture
+def serve(address: tuple[str, int]) -> Iterator[Callable[..., ChatServer]]:
+    servers: list[ChatServer] = []
+
+    def start(**options: object) -> ChatServer:
+        server = ChatServer(*address, **options)  # type: ignore[arg-type]
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def chat_from(peer: RawPeer, nick: str) -> list[str]:
+    return [line.removeprefix(f"{nick}: ") for line in peer.lines if line.startswith(f"{nick}: ")]
+
+
+def paste(count: int) -> bytes:
+    return b"".join(b"paste %d\n" % n for n in range(count))
+
+
+def test_a_500_line_paste_on_a_default_loopback_server_arrives_whole(
+    serve: Callable[..., ChatServer],
+) -> None:
+    server = serve()  # default limits: loopback is exempt
+    paster, witness = joined_peer(server.address), joined_peer(server.address)
+    paster.send_bytes(paste(500))
+    witness.expect_line(r"^Client: paste 499$")
+    assert chat_from(witness, "Client") == [f"paste {n}" for n in range(500)]
+    assert not any(re.match(SLOWED, line) for line in paster.lines)
+
+
+def test_over_the_rate_a_paste_is_paced_whole_with_one_notice(
+    serve: Callable[..., ChatServer],
+) -> None:
+    limits = Limits(lines_per_second=200, burst_lines=100, limit_loopback=True)
+    server = serve(limits=limits)
+    paster, witness = joined_peer(server.address), joined_peer(server.address)
+    paster.send_bytes(paste(500))
+    witness.expect_line(r"^Client: paste 499$")
+    assert chat_from(witness, "Client") == [f"paste {n}" for n in range(500)]
+    paster.expect_line(r"^Client: paste 499$")  # still connected, hearing the room
+    notices = [line for line in paster.lines if re.match(SLOWED, line)]
+    assert notices == [
+        "* slow down: over 200 lines a second from your address; "
+        "your lines are held back and relayed at that rate, none is lost"
+    ]
+    # The notice came exactly when the burst was spent: after line 99, before line 100.
+    told = paster.lines.index(notices[0])
+    assert "Client: paste 99" in paster.lines[:told]
+    assert "Client: paste 100" not in paster.lines[:told]
+
+
+def test_a_slowed_sender_holds_up_no_one_else(serve: Callable[..., ChatServer]) -> None:
+    limits = Limits(lines_per_second=2, burst_lines=10, limit_loopback=True)
+    server = serve(limits=limits)
+    paster, witness = joined_peer(server.address), joined_peer(server.address)
+    paster.send_bytes(paste(14))
+    paster.expect_line(SLOWED)  # the burst is out; four lines are held back
+    witness.send_line("meanwhile")
+    witness.expect_line(r"^Client2: meanwhile$")
+    witness.expect_line(r"^Client: paste 13$")
+    relayed = chat_from(witness, "Client")
+    assert relayed == [f"paste {n}" for n in range(14)]
+    # The witness's line went out while the paster's last lines were still held.
+    order = [line for line in witness.lines if line.startswith(("Client: ", "Client2: "))]
+    assert order.index("Client2: meanwhile") < order.index("Client: paste 13")
+
+
+def test_over_long_lines_spend_the_budget_and_their_replies_are_paced(
+    serve: Callable[..., ChatServer],
+) -> None:
+    limits = Limits(lines_per_second=20, burst_lines=5, limit_loopback=True)
+    server = serve(limits=limits, max_line_bytes=64)
+    sender = joined_peer(server.address)
+    sender.send_bytes((b"x" * 65 + b"\n") * 12)
+    sender.expect_line(SLOWED)
+    replies = [line for line in sender.lines if "line too long" in line]
+    assert len(replies) == 5  # exactly the burst answered at once, not all 12
+    for _ in range(7):
+        sender.expect_line(r"^\* error: line too long")  # the rest, paced, none dropped
+    assert sum("line too long" in line for line in sender.lines) == 12
+
+
+def test_commands_and_error_replies_are_paced_too(serve: Callable[..., ChatServer]) -> None:
+    limits = Limits(lines_per_second=20, burst_lines=5, limit_loopback=True)
+    server = serve(limits=limits)
+    sender = joined_peer(server.address)
+    sender.send_bytes(b"/bogus\n" * 12)
+    sender.expect_line(SLOWED)
+    replies = [line for line in sender.lines if "unknown command" in line]
+    assert len(replies) == 5
+    for _ in range(7):
+        sender.expect_line(r"^\* error: unknown command /bogus")
+    assert sum("unknown command" in line for line in sender.lines) == 12
+
+
+def test_stopping_the_server_ends_a_long_pacing_wait(serve: Callable[..., ChatServer]) -> None:
+    limits = Limits(lines_per_second=0.001, burst_lines=1, limit_loopback=True)
+    server = serve(limits=limits)
+    sender = joined_peer(server.address)
+    sender.send_bytes(paste(3))
+    sender.expect_line(SLOWED)  # the second line waits 1000 s
+    server.stop()  # returns: the pacing reader is cut short
+    sender.wait_closed()
