@@ -94,7 +94,8 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         problem = protocol.validate_nick(nick)
         if problem:
             parser.error(f"--nick {nick!r}: {problem}")
-    given: dict[str, Any] = {field: getattr(args, field, None) for _, field, _, _ in LIMIT_FLAGS}
+    limit_fields = ["limit_loopback", *(field for _, field, _, _ in LIMIT_FLAGS)]
+    given: dict[str, Any] = {field: getattr(args, field, None) for field in limit_fields}
     given = {field: value for field, value in given.items() if value is not None}
     return Settings(
         command=args.command,
@@ -118,6 +119,13 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
     )
 
 
+FLOOD_GRACE_IGNORED = (
+    "--flood-grace has no effect any more: lines over the rate are held back and "
+    "relayed at that rate, never discarded, so there is no flood to disconnect (see "
+    "docs/security.md)"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
@@ -128,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:  # reported by the command's own parser, with its own --help
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     settings = _settings(args.command_parser, args)  # its errors name the command's --help
+    if getattr(args, "flood_grace_seconds", None) is not None:
+        print(f"tcpchat: {FLOOD_GRACE_IGNORED}", file=sys.stderr, flush=True)
     try:
         if settings.cafile:  # a bad file is a bad option (2), not an unreachable server (1)
             client_context(settings.cafile)

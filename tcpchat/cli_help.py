@@ -66,10 +66,22 @@ _count = _number(int, "a positive whole number", lambda value: value >= 1, off="
 
 
 LIMIT_FLAGS = (  # flag, tcpchat.guard.Limits field, type, what it limits
-    ("--max-lines-per-second", "lines_per_second", _seconds, "chat lines a second per client"),
-    ("--burst-lines", "burst_lines", _count, "lines a client may send at once (a paste)"),
-    ("--flood-grace", "flood_grace_seconds", _seconds, "seconds of flooding after the warning"),
+    (
+        "--max-lines-per-second",
+        "lines_per_second",
+        _seconds,
+        "lines a second per address; over it lines are held back",
+    ),
+    ("--burst-lines", "burst_lines", _count, "lines an address may send at once before pacing"),
+    (
+        "--flood-grace",
+        "flood_grace_seconds",
+        _seconds,
+        "no effect: lines are paced, not discarded (kept for old command lines)",
+    ),
     ("--max-per-address", "max_connections_per_address", _count, "connections per address"),
+    ("--joins-per-second", "joins_per_second", _seconds, "new connections a second per address"),
+    ("--burst-joins", "burst_joins", _count, "connections an address may open at once"),
     ("--handshake-timeout", "handshake_seconds", _seconds, "seconds to do TLS and the password"),
     ("--line-timeout", "line_seconds", _seconds, "seconds a started line may take to end"),
     ("--idle-timeout", "idle_seconds", _seconds, "seconds without a line before closing"),
@@ -197,6 +209,13 @@ def _add_server_security(server: argparse.ArgumentParser, password: str) -> None
         "--tls-key", metavar="PATH", help="the certificate's PEM private key (default: none)"
     )
     group.add_argument("--password", help=f"password clients must send ({password})")
+    group.add_argument(
+        "--limit-loopback",
+        action="store_true",
+        default=None,
+        help="apply the per-address limits to loopback peers too (a server behind a local "
+        "proxy or SSH tunnel, where every peer looks local; default: loopback is exempt)",
+    )
     defaults = Limits()
     for flag, field, kind, what in LIMIT_FLAGS:
         value = getattr(defaults, field)

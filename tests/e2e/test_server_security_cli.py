@@ -57,7 +57,17 @@ def test_tls_and_password_from_the_command_line_with_s_client_too(
 def test_limit_flags_reach_the_server(address: tuple[str, int], start_process: Start) -> None:
     host, port = address
     server = start_process(
-        ["server", "--headless", "--host", host, "--port", str(port), "--max-per-address", "1"],
+        [
+            "server",
+            "--headless",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--max-per-address",
+            "1",
+            "--limit-loopback",
+        ],
         name="server",
     )
     server.wait_for_output("^listening on ")

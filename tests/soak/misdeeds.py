@@ -147,7 +147,7 @@ def flood(host: str, rng: random.Random) -> tuple[bool | None, str]:
         peer.sock.close()
         return None, peer.source
     peer.sock.sendall(b"".join(b"flood %d\n" % i for i in range(rng.randrange(200, 2000))))
-    handled = peer.wait_for(re.compile(rb"^\* error: slow down", re.MULTILINE)) is not None
+    handled = peer.wait_for(re.compile(rb"^\* slow down", re.MULTILINE)) is not None
     peer.sock.close()
     return handled, peer.source
 

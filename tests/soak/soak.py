@@ -18,7 +18,8 @@ shared by all, and that the server is back to its starting threads.
     TCPCHAT_SOAK_SECONDS=600 pytest -m soak -p no:xdist tests/soak   # the same, as a test
 
 Each connection comes from its own loopback source address (127.77.x.y), the
-way clients on many machines would, so the per-address limit does not apply.
+way clients on many machines would, and the server runs with ``--limit-loopback``,
+so the per-address limits apply to each as to a peer on another machine.
 """
 
 from __future__ import annotations
@@ -155,7 +156,19 @@ def run(seconds: float, *, idle: int = 300, chatters: int = 12, seed: int = 7) -
     host = loopback_address(PORT)
     log = Path(tempfile.mkdtemp(prefix="tcpchat-soak-")) / "chat.log"
     server = ChatProcess(
-        ["server", "--headless", "--host", host, "--port", str(PORT), "--log-file", str(log)],
+        # Every soak peer is on loopback (each from its own 127.77.x.y): --limit-loopback
+        # applies the per-address limits to them, as to peers on other machines.
+        [
+            "server",
+            "--headless",
+            "--host",
+            host,
+            "--port",
+            str(PORT),
+            "--log-file",
+            str(log),
+            "--limit-loopback",
+        ],
         name="server",
     )
     report = Report(seconds, idle, chatters)
