@@ -57,7 +57,7 @@ class ConsolePrinter:
 
     max_waiting = 1000
     """Lines waiting for a stalled console before the oldest are dropped."""
-    drain_seconds = 2.0
+    drain_seconds = 1.0
     """At exit (or :meth:`close`), how long waiting lines may take to go out."""
 
     def __init__(self, stream: IO[str], *, timestamps: bool = True) -> None:
