@@ -33,6 +33,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Union
 
+from tcpchat import nicks
 from tcpchat.notices import (
     ALREADY_IN,
     ALREADY_NAMED,
@@ -83,10 +84,22 @@ NEWLINE = b"\n"
 MAX_LINE_BYTES = 4096
 """Default longest line (without its newline) a peer may send."""
 
-MAX_NICK_LENGTH = 32
+MAX_NICK_LENGTH = nicks.MAX_NICK_LENGTH
+MAX_NICK_BYTES = nicks.MAX_NICK_BYTES
 NOTICE_PREFIX = "* "
 COMMAND_PREFIX = "/"
 CHAT_SEPARATOR = ": "
+MAX_TEXT_BYTES = MAX_LINE_BYTES
+"""Longest text (after neutralising, in UTF-8 bytes) of one line the server sends.
+
+Neutralising can triple a line (ESC becomes the 3-byte ``␛``, an invalid byte
+the 3-byte U+FFFD) and a server may accept longer lines (``--max-line-bytes``);
+a longer text is split over several lines (:func:`split_text`), never cut.
+"""
+MAX_SERVER_LINE_BYTES = MAX_NICK_BYTES + len(CHAT_SEPARATOR) + MAX_TEXT_BYTES
+"""Longest line the server ever sends, without its newline (4162): a chat line
+of the longest nickname and the longest text.  Every notice is shorter; a
+long ``/who`` is split over several lines.  Clients read with this limit."""
 OPERATOR_NICK = "Server"
 DEFAULT_CLIENT_NICK = "Client"
 
@@ -96,16 +109,27 @@ DEFAULT_CLIENT_NICK = "Client"
 # --------------------------------------------------------------------------
 
 
+_INVISIBLE_LAYOUT = [
+    0x2028, 0x2029,  # line and paragraph separators: a terminal may break the line there
+    0x061C, 0x200E, 0x200F,  # bidi marks
+    *range(0x202A, 0x202F),  # bidi embeddings and overrides (U+202E reverses what follows)
+    *range(0x2066, 0x206A),  # bidi isolates
+]  # fmt: skip
+
+
 def _build_neutraliser() -> dict[int, str]:
     """Map every control character except tab to something visible.
 
     C0 controls and DEL become their Unicode "control pictures" (ESC shows as
-    ``␛``), so a reader can still see what was sent; C1 controls, which have
-    no pictures, become U+FFFD.
+    ``␛``), so a reader can still see what was sent; C1 controls, line and
+    paragraph separators and the bidirectional controls (which would let a
+    line reverse what follows it on screen), having no pictures, become U+FFFD.
     """
     table = {code: chr(0x2400 + code) for code in range(0x20) if code != 0x09}
     table[0x7F] = "\u2421"
-    table.update(dict.fromkeys(range(128, 160), "�"))
+    table.update(dict.fromkeys(range(128, 160), "\ufffd"))
+    # Line and paragraph separators and the bidirectional controls: no pictures either.
+    table.update(dict.fromkeys(_INVISIBLE_LAYOUT, "\ufffd"))
     return table
 
 
@@ -117,6 +141,29 @@ def neutralise(text: str) -> str:
     if text.isprintable():  # no control characters: the common case, 5x faster
         return text
     return text.translate(_NEUTRALISE)
+
+
+def split_text(text: str, max_bytes: int = MAX_TEXT_BYTES) -> list[str]:
+    """*text* in pieces of at most *max_bytes* bytes of UTF-8, cut between characters."""
+    if len(text) * 4 <= max_bytes or len(text.encode(ENCODING, "replace")) <= max_bytes:
+        return [text]
+    pieces: list[str] = []
+    start = size = 0
+    for index, ch in enumerate(text):
+        width = len(ch.encode(ENCODING, "replace"))
+        if size + width > max_bytes:
+            pieces.append(text[start:index])
+            start, size = index, 0
+        size += width
+    pieces.append(text[start:])
+    return pieces
+
+
+def clip(text: str, max_bytes: int) -> str:
+    """*text* cut to at most *max_bytes* bytes of UTF-8, ``…`` marking a cut."""
+    if len(text) * 4 <= max_bytes or len(text.encode(ENCODING, "replace")) <= max_bytes:
+        return text
+    return split_text(text, max_bytes - len("…".encode()))[0] + "…"
 
 
 def decode_line(raw: bytes) -> str:
@@ -368,17 +415,5 @@ def parse_server_line(text: str) -> ServerLine:
 
 
 def validate_nick(name: str) -> str | None:
-    """Return why *name* is not a valid nickname, or ``None`` if it is."""
-    if not name:
-        return "a nickname needs at least one character"
-    if len(name) > MAX_NICK_LENGTH:
-        return f"a nickname has at most {MAX_NICK_LENGTH} characters"
-    if any(ch.isspace() for ch in name):
-        return "a nickname cannot contain spaces"
-    if ":" in name:
-        return "a nickname cannot contain ':'"
-    if name != neutralise(name) or "\t" in name:
-        return "a nickname cannot contain control characters"
-    if name[0] in "*/":
-        return "a nickname cannot start with '*' or '/'"
-    return None
+    """Return why *name* is not a valid nickname, or ``None`` if it is (:mod:`tcpchat.nicks`)."""
+    return nicks.problem(name)

@@ -17,10 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Hashable, Union
 
-from tcpchat import events, protocol
+from tcpchat import events, nicks, protocol
 from tcpchat.protocol import Chat, Help, Nick, Pass, Quit, Unknown, Who, format_chat, format_notice
 
 ConnectionId = Hashable
+
+_MAX_ECHO_BYTES = 256
+"""Longest unknown command name or leaving reason repeated in a notice (cut with ``…``)."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,15 @@ class ChatRoom:
         operator_nick: str = protocol.OPERATOR_NICK,
         default_nick: str = protocol.DEFAULT_CLIENT_NICK,
     ) -> None:
+        for name in (operator_nick, default_nick):
+            problem = protocol.validate_nick(name)
+            if problem is not None:
+                raise ValueError(f"{name!r}: {problem}")
         self.operator_nick = operator_nick
         self.default_nick = default_nick
         self._nicks: dict[ConnectionId, str] = {}
-        self._taken_folded: set[str] = {operator_nick.casefold()}
+        self._taken_folded: set[str] = {nicks.skeleton(operator_nick)}
+        """The :func:`tcpchat.nicks.skeleton` of every name in use, the operator's included."""
         self._next_suffix = 2
 
     # -- queries -----------------------------------------------------------
@@ -91,7 +99,7 @@ class ChatRoom:
             raise ValueError(f"connection {connection!r} is already in the room")
         nick = self._unique_nick(self.default_nick)
         self._nicks[connection] = nick
-        self._taken_folded.add(nick.casefold())
+        self._taken_folded.add(nicks.skeleton(nick))
         return [
             events.Joined(nick, peer),
             Reply(connection, format_notice(protocol.WELCOME.format(nick=nick))),
@@ -105,12 +113,11 @@ class ChatRoom:
         if command is None:
             return []
         if isinstance(command, Chat):
-            return [events.Message(nick, command.text), Broadcast(format_chat(nick, command.text))]
+            return self._chat(nick, command.text)
         if isinstance(command, Nick):
             return self._rename(connection, nick, command.name)
         if isinstance(command, Who):
-            online = protocol.ONLINE.format(nicks=", ".join(self.nicks()))
-            return [Reply(connection, format_notice(online))]
+            return [Reply(connection, line) for line in self._online_lines()]
         if isinstance(command, Help):
             help_text = protocol.HELP.format(commands=protocol.COMMAND_HELP)
             return [Reply(connection, format_notice(help_text))]
@@ -125,33 +132,55 @@ class ChatRoom:
                 *self.disconnect(connection, "quit"),
             ]
         assert isinstance(command, Unknown)
-        unknown = protocol.UNKNOWN_COMMAND.format(name=command.name)
+        name = protocol.clip(command.name, _MAX_ECHO_BYTES)
+        unknown = protocol.UNKNOWN_COMMAND.format(name=name)
         return [Reply(connection, format_notice(unknown))]
 
     def operator_says(self, text: str) -> list[Action]:
         """The server's operator chats (never a command: the operator has a UI)."""
         if not text.strip():
             return []
-        text = protocol.neutralise(text)
-        return [
-            events.Message(self.operator_nick, text, own=True),
-            Broadcast(format_chat(self.operator_nick, text)),
-        ]
+        return self._chat(self.operator_nick, protocol.neutralise(text), own=True)
 
     def disconnect(self, connection: ConnectionId, reason: str) -> list[Action]:
         """*connection* is gone (quit, closed, reset, dropped); tell the others."""
         nick = self._nicks.pop(connection, None)
         if nick is None:
             return []
-        self._taken_folded.discard(nick.casefold())
+        self._taken_folded.discard(nicks.skeleton(nick))
+        reason = protocol.clip(reason, _MAX_ECHO_BYTES)
         left = protocol.LEFT.format(nick=nick, reason=reason)
         return [events.Left(nick, reason), Broadcast(format_notice(left))]
 
     # -- helpers -----------------------------------------------------------
 
+    def _chat(self, nick: str, text: str, own: bool = False) -> list[Action]:
+        """*nick* says *text*: one line each, or several if the text is too long for one."""
+        actions: list[Action] = []
+        for piece in protocol.split_text(text):
+            actions += [events.Message(nick, piece, own), Broadcast(format_chat(nick, piece))]
+        return actions
+
+    def _online_lines(self) -> list[str]:
+        """The ``/who`` answer, over as many lines as it takes to keep each under the limit."""
+        room = protocol.MAX_SERVER_LINE_BYTES - len(format_notice(protocol.ONLINE.format(nicks="")))
+        lines: list[str] = []
+        names: list[str] = []
+        size = 0
+        for nick in self.nicks():
+            width = len(nick.encode("utf-8")) + (2 if names else 0)  # ", " between names
+            if names and size + width > room:
+                lines.append(format_notice(protocol.ONLINE.format(nicks=", ".join(names))))
+                names, size, width = [], 0, width - 2
+            names.append(nick)
+            size += width
+        lines.append(format_notice(protocol.ONLINE.format(nicks=", ".join(names))))
+        return lines
+
     def _rename(self, connection: ConnectionId, old: str, new: str) -> list[Action]:
+        new = nicks.normalise(new)
         problem = protocol.validate_nick(new)
-        if problem is None and new.casefold() != old.casefold() and self._taken(new):
+        if problem is None and nicks.skeleton(new) != nicks.skeleton(old) and self._taken(new):
             problem = f"{new} is already taken"
         if problem is not None:
             refused = protocol.NICK_REFUSED.format(problem=problem, nick=old)
@@ -159,13 +188,13 @@ class ChatRoom:
         if new == old:
             return [Reply(connection, format_notice(protocol.ALREADY_NAMED.format(nick=old)))]
         self._nicks[connection] = new
-        self._taken_folded.discard(old.casefold())
-        self._taken_folded.add(new.casefold())
+        self._taken_folded.discard(nicks.skeleton(old))
+        self._taken_folded.add(nicks.skeleton(new))
         renamed = protocol.RENAMED.format(old=old, new=new)
         return [events.Renamed(old, new), Broadcast(format_notice(renamed))]
 
     def _taken(self, nick: str) -> bool:
-        return nick.casefold() in self._taken_folded
+        return nicks.skeleton(nick) in self._taken_folded
 
     def _unique_nick(self, base: str) -> str:
         """*base* if free, else *base* with the next unused number (Client2, …)."""

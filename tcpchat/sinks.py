@@ -9,6 +9,8 @@ read side by side; the log file adds the date in front of it.
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import os
 import sys
@@ -36,21 +38,103 @@ def console_line(at: float, text: str) -> str:
 
 
 class ConsolePrinter:
-    """An observer that prints each event's transcript line, flushed."""
+    """An observer that prints each event's transcript line, flushed, and never waits for it.
+
+    A console can stall: a terminal paused with Ctrl-S, or a pipe that its
+    reader (a stalled supervisor) stopped reading.  A blocked ``print()`` on
+    the event thread would stop the log file behind it, and shutdown behind
+    that.  So on a real file descriptor the printer hands lines to a thread of
+    its own through a bounded queue (:attr:`max_waiting` lines): the caller
+    never waits; when the console stalls and the queue is full, the oldest
+    waiting lines are dropped and counted, and once the console takes lines
+    again the first thing it shows is ``(console fell behind: N lines not
+    shown)``.  The log file is not the console: it loses nothing.  At exit,
+    what is still waiting gets at most :attr:`drain_seconds` to be written.
+
+    A stream without a file descriptor (``io.StringIO`` in tests, a window's
+    console) cannot stall, and is written to at once, as before.
+    """
+
+    max_waiting = 1000
+    """Lines waiting for a stalled console before the oldest are dropped."""
+    drain_seconds = 1.0
+    """At exit (or :meth:`close`), how long waiting lines may take to go out."""
 
     def __init__(self, stream: IO[str], *, timestamps: bool = True) -> None:
         self.stream = stream
         self.timestamps = timestamps
+        self.dropped = 0
+        """Lines dropped so far because the console stalled (for tests and reports)."""
         self._lock = threading.Lock()
+        self._fd = _fileno(stream)
+        self._waiting: collections.deque[str] = collections.deque()
+        self._unreported = 0  # dropped and not yet announced on the console
+        self._changed = threading.Condition(self._lock)
+        self._busy = False  # the thread is writing what it took
+        self._thread: threading.Thread | None = None
+        if self._fd is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()  # what was printed before goes first
+            atexit.register(self.close)
 
     def __call__(self, event: events.Event) -> None:
         line = events.transcript_line(event)
         self.write(console_line(event.at, line) if self.timestamps else line)
 
     def write(self, line: str) -> None:
-        # A terminal that went away must not stop the chat.
-        with self._lock, contextlib.suppress(OSError, ValueError):
-            print(line, file=self.stream, flush=True)
+        """Print *line*; never waits for the console (see the class's doc)."""
+        if self._fd is None:
+            # A terminal that went away must not stop the chat.
+            with self._lock, contextlib.suppress(OSError, ValueError):
+                print(line, file=self.stream, flush=True)
+            return
+        with self._changed:
+            if len(self._waiting) >= self.max_waiting:
+                self._waiting.popleft()
+                self.dropped += 1
+                self._unreported += 1
+            self._waiting.append(line)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="tcpchat-console", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Give waiting lines at most :attr:`drain_seconds` to go out (safe to call twice)."""
+        if self._fd is None:
+            return
+        with self._changed:
+            self._changed.wait_for(lambda: not (self._waiting or self._busy), self.drain_seconds)
+
+    def _run(self) -> None:
+        assert self._fd is not None
+        encoding = getattr(self.stream, "encoding", None) or "utf-8"
+        while True:
+            with self._changed:
+                self._busy = False
+                self._changed.notify_all()
+                self._changed.wait_for(lambda: bool(self._waiting))
+                lines = list(self._waiting)
+                self._waiting.clear()
+                if self._unreported:
+                    lines.insert(0, f"(console fell behind: {self._unreported} lines not shown)")
+                    self._unreported = 0
+                self._busy = True
+            data = "".join(line + "\n" for line in lines).encode(encoding, "replace")
+            with contextlib.suppress(OSError):  # a console that went away: lines are lost
+                view = memoryview(data)
+                while view:  # blocks while the console stalls; the callers do not
+                    view = view[os.write(self._fd, view) :]
+
+
+def _fileno(stream: IO[str]) -> int | None:
+    """The file descriptor under *stream*, or ``None`` if it has none."""
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
 
 
 class TranscriptFile:

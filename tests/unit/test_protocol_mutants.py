@@ -19,6 +19,16 @@ def test_the_control_character_table_covers_c0_del_and_c1_but_not_tab() -> None:
     expected = {code: chr(0x2400 + code) for code in range(0x20) if code != 0x09}
     expected[0x7F] = "\u2421"
     expected.update(dict.fromkeys(range(128, 160), "�"))
+    layout = [
+        0x2028,
+        0x2029,
+        0x061C,
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+    expected.update(dict.fromkeys(layout, "\ufffd"))  # issue 15 item 13: no pictures either
     assert table == expected
     assert protocol.neutralise("\x00\x1f\x7f\x80\x9f\t ~\xa0") == "␀␟␡\ufffd\ufffd\t ~\xa0"
 
