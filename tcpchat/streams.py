@@ -10,6 +10,11 @@ makes it safe the way the OpenSSL developers advise: the socket is made
 non-blocking, every OpenSSL call is made under one lock, and all *waiting*
 for the network happens outside that lock, so a writer stuck on a peer that
 does not read never stops the reader.
+
+A writer must also be able to give up on such a peer: :func:`send_within`
+sends what the peer takes within a time limit, without touching the socket's
+blocking mode (the reader may be blocked on the same socket), and hands back
+the rest as a view of the same bytes, so a writer that retries copies nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import ssl
 import threading
 import time
 from typing import Protocol, Union
+
+Buffer = Union[bytes, memoryview]
+"""What is sent; the rest of a send is a view of the same bytes, not a copy."""
 
 
 class _Waitable(Protocol):
@@ -118,7 +126,7 @@ class TLSStream:
         """Send all of *data*, blocking (outside the lock) while the peer is not reading."""
         self.send_within(data, None)
 
-    def send_within(self, data: bytes, timeout: float | None) -> bytes:
+    def send_within(self, data: Buffer, timeout: float | None) -> memoryview:
         """Send what the peer takes within *timeout* seconds (None: all); return the rest.
 
         What OpenSSL took but could not yet write counts as not sent: call
@@ -141,7 +149,7 @@ class TLSStream:
                 break
             if not wait_ready(self._tls, write=write, timeout=left):
                 break
-        return bytes(view)
+        return view
 
     def shutdown(self, how: int) -> None:
         """Shut the TCP connection down, waking a thread waiting on it.
@@ -163,8 +171,8 @@ Stream = Union[socket.socket, TLSStream]
 _DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)  # not on Windows
 
 
-def send_within(stream: Stream, data: bytes, timeout: float) -> bytes:
-    """Send what the peer takes within *timeout* seconds; return the rest (b"" when all went).
+def send_within(stream: Stream, data: Buffer, timeout: float) -> memoryview:
+    """Send what the peer takes within *timeout* seconds; return the rest (empty: all went).
 
     Neither the socket's blocking mode nor its timeout is touched (another
     thread may be reading it): a plain socket is sent to with
@@ -175,7 +183,7 @@ def send_within(stream: Stream, data: bytes, timeout: float) -> bytes:
         return stream.send_within(data, timeout)
     if not _DONTWAIT:  # pragma: no cover (Windows)
         stream.sendall(data)
-        return b""
+        return memoryview(b"")
     deadline = time.monotonic() + timeout
     view = memoryview(data)
     while view:
@@ -187,7 +195,7 @@ def send_within(stream: Stream, data: bytes, timeout: float) -> bytes:
         left = deadline - time.monotonic()
         if left <= 0 or not wait_ready(stream, write=True, timeout=left):
             break
-    return bytes(view)
+    return view
 
 
 def shutdown(stream: Stream, how: int = socket.SHUT_RDWR) -> None:

@@ -25,7 +25,7 @@ import time
 from typing import Callable, Protocol
 
 from tcpchat.errors import describe
-from tcpchat.streams import Stream, send_within, shutdown
+from tcpchat.streams import Buffer, Stream, send_within, shutdown
 
 POLL_SECONDS = 1.0
 """How long one slice of a blocked send waits before the writer looks at its connection again."""
@@ -74,7 +74,7 @@ def write_loop(connection: Writing, next_output: NextOutput, drop: Drop) -> None
         connection.done.set()
 
 
-def send_by_deadline(connection: Writing, data: bytes) -> bool:
+def send_by_deadline(connection: Writing, data: Buffer) -> bool:
     """Send *data*, however long the peer takes, unless the connection closes and its
     deadline passes first (False: given up).  ``OSError`` if the connection breaks."""
     while True:
