@@ -24,6 +24,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,6 +54,20 @@ def start_server(port: int, *extra: str) -> subprocess.Popen[bytes]:
     return server
 
 
+def drain(server: subprocess.Popen[bytes]) -> list[str]:
+    """Read the server's output on a thread (a full pipe would stall it); the lines so far."""
+    lines: list[str] = []
+    assert server.stdout is not None
+    stdout = server.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.append(line.decode(errors="replace").rstrip())
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -78,6 +93,7 @@ def main() -> int:
     args = parser.parse_args()
     port = free_port()
     server = start_server(port)
+    output = drain(server)
     command = b"/" + b"x" * (args.bytes - 1) + b"\n"
     try:
         clients = [non_reader(port) for _ in range(args.connections)]
@@ -103,6 +119,8 @@ def main() -> int:
             f"RSS {rss[0]:.1f} MiB at the start, {max(rss):.1f} at most, {rss[-1]:.1f} at the "
             f"end; {args.connections - len(open_)} of {args.connections} clients dropped"
         )
+        reasons = {line.split("(", 1)[-1] for line in output if " left " in line}
+        print("why they left:", ", ".join(sorted(reasons)) or "nobody left")
         for sock in clients:
             sock.close()
     finally:

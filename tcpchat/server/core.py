@@ -20,6 +20,13 @@ a busy chat costs one send per client per batch of lines (not one thread
 wake-up per client per line), and a client that stops reading only blocks
 its own writer until it is dropped.
 
+Stopping says goodbye to every client at once: each goodbye is over
+``linger_seconds`` after it began (see :mod:`tcpchat.server.writer`), and
+``stop()`` waits for them all under one deadline, so a hundred clients that
+stopped reading cost ``linger_seconds``, not a hundred times that.  A thread
+that cannot be started (``RuntimeError: can't start new thread``) closes the
+connection it was for; the accept thread and everyone else go on.
+
 Observers (see :mod:`tcpchat.events`) are called from one *event thread*
 (:mod:`tcpchat.server.dispatch`), in the order things happened, so a slow
 observer never stalls the chat.
