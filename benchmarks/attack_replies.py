@@ -38,12 +38,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def start_server(port: int, *extra: str) -> subprocess.Popen[bytes]:
-    """A headless tcpchat server on 127.0.0.1:*port*, once it listens."""
-    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))}
+    """A headless tcpchat server on 127.0.0.1:*port*, once it listens.
+
+    It runs the tcpchat found first on ``PYTHONPATH`` (this checkout's without
+    one), from that folder, since ``python -m`` looks in the current folder first.
+    """
+    root = os.environ.get("PYTHONPATH", str(ROOT)).split(os.pathsep)[0]
+    env = {**os.environ, "PYTHONPATH": root}
     command = [sys.executable, "-m", "tcpchat", "server", "--headless"]
     command += ["--host", "127.0.0.1", "--port", str(port), *extra]
     server = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=root,
     )
     assert server.stdout is not None
     for line in server.stdout:
