@@ -10,6 +10,7 @@ the module that calls it.
 
 from __future__ import annotations
 
+import faulthandler
 import socket
 import threading
 import time
@@ -99,6 +100,9 @@ def hung_up_on(sock: socket.socket) -> bool:
             sock.sendall(COMMAND)
     except (BrokenPipeError, ConnectionResetError):
         return True
+    except TimeoutError:  # the server stopped reading without hanging up: show its threads
+        faulthandler.dump_traceback(all_threads=True)
+        raise
     return False
 
 
