@@ -10,6 +10,11 @@ makes it safe the way the OpenSSL developers advise: the socket is made
 non-blocking, every OpenSSL call is made under one lock, and all *waiting*
 for the network happens outside that lock, so a writer stuck on a peer that
 does not read never stops the reader.
+
+A writer must also be able to give up on such a peer: :func:`send_within`
+sends what the peer takes within a time limit, without touching the socket's
+blocking mode (the reader may be blocked on the same socket), and hands back
+the rest as a view of the same bytes, so a writer that retries copies nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import ssl
 import threading
 import time
 from typing import Protocol, Union
+
+Buffer = Union[bytes, memoryview]
+"""What is sent; the rest of a send is a view of the same bytes, not a copy."""
 
 
 class _Waitable(Protocol):
@@ -116,6 +124,15 @@ class TLSStream:
 
     def sendall(self, data: bytes) -> None:
         """Send all of *data*, blocking (outside the lock) while the peer is not reading."""
+        self.send_within(data, None)
+
+    def send_within(self, data: Buffer, timeout: float | None) -> memoryview:
+        """Send what the peer takes within *timeout* seconds (None: all); return the rest.
+
+        What OpenSSL took but could not yet write counts as not sent: call
+        again with the same rest, as OpenSSL asks.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         view = memoryview(data)
         while view:
             with self._lock:
@@ -127,7 +144,12 @@ class TLSStream:
                 except ssl.SSLWantReadError:
                     write = False
             # OpenSSL remembers what it already took: retry with the same bytes.
-            wait_ready(self._tls, write=write)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            if not wait_ready(self._tls, write=write, timeout=left):
+                break
+        return view
 
     def shutdown(self, how: int) -> None:
         """Shut the TCP connection down, waking a thread waiting on it.
@@ -146,8 +168,55 @@ class TLSStream:
 Stream = Union[socket.socket, TLSStream]
 """What a connection reads and writes: a plain socket or a :class:`TLSStream`."""
 
+_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)  # not on Windows
+
+
+def send_within(stream: Stream, data: Buffer, timeout: float) -> memoryview:
+    """Send what the peer takes within *timeout* seconds; return the rest (empty: all went).
+
+    Neither the socket's blocking mode nor its timeout is touched (another
+    thread may be reading it): a plain socket is sent to with
+    ``MSG_DONTWAIT`` and waited on with ``poll()``.  Without ``MSG_DONTWAIT``
+    (Windows) it is a plain ``sendall()``, with no deadline.
+    """
+    if isinstance(stream, TLSStream):
+        return stream.send_within(data, timeout)
+    if not _DONTWAIT:  # pragma: no cover (Windows)
+        stream.sendall(data)
+        return memoryview(b"")
+    deadline = time.monotonic() + timeout
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[stream.send(view, _DONTWAIT) :]
+            continue
+        except BlockingIOError:
+            pass
+        left = deadline - time.monotonic()
+        if left <= 0 or not wait_ready(stream, write=True, timeout=left):
+            break
+    return view
+
 
 def shutdown(stream: Stream, how: int = socket.SHUT_RDWR) -> None:
     """``stream.shutdown(how)``, where a stream already closed or gone is no error."""
     with contextlib.suppress(OSError):  # already closed or never connected: nothing to shut
         stream.shutdown(how)
+
+
+def send_some(sock: Stream, data: bytes) -> tuple[bytes, OSError | None]:
+    """Send what fits in *sock*'s buffer now; return what is left, and any error.
+
+    Only a plain socket on a system with ``MSG_DONTWAIT`` can be asked not to
+    block for one call; anything else (Windows, a TLS socket) leaves all of
+    *data* to the connection's writer thread.
+    """
+    if not _DONTWAIT or type(sock) is not socket.socket:
+        return data, None
+    try:
+        sent = sock.send(data, _DONTWAIT)
+    except BlockingIOError:
+        return data, None
+    except OSError as exc:
+        return b"", exc
+    return data[sent:], None

@@ -7,8 +7,14 @@ events, and a *writer thread*, which sends what :meth:`ChatClient.send` queued.
 when the server is slow to read; the queue is bounded, and a full queue is an
 error the caller can show.  Losing the server is a
 :class:`~tcpchat.events.Disconnected` event, never an exception escaping a
-thread.  :meth:`ChatClient.close` says ``/quit``, waits briefly for the server
-to hang up, and joins both threads.
+thread.  :meth:`ChatClient.close` says ``/quit``, waits at most
+``close_timeout`` for the server to take it and hang up, then shuts the
+socket down (waking a writer stuck on a server that stopped reading) and
+joins both threads, so closing a window never freezes it.
+
+A line from the server longer than this client accepts is dropped, and the
+user is told so once, with the limit and why; how many were dropped in all
+is told when the connection ends.
 
 With a :class:`ssl.SSLContext` the connection is TLS (see :mod:`tcpchat.tls`),
 read and written through a :class:`~tcpchat.streams.TLSStream` because two
@@ -28,6 +34,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 
 from tcpchat import events, protocol
 from tcpchat.errors import ChatError, describe, format_address
@@ -42,7 +49,7 @@ class ChatClient:
 
     connect_timeout = 5.0
     close_timeout = 2.0
-    """How long ``close()`` waits for the server to hang up after ``/quit``."""
+    """How long ``close()`` waits for the server to take ``/quit`` and hang up."""
     max_queued_bytes = 1024 * 1024
     """How much unsent text ``send()`` will hold before refusing more."""
     max_line_bytes = protocol.MAX_LINE_BYTES
@@ -174,9 +181,13 @@ class ChatClient:
             self._closing = True
             self._has_output.notify()
             self._has_room.notify_all()
+        deadline = time.monotonic() + self.close_timeout
+        self._writer.join(self.close_timeout)
+        self._reader.join(max(0.0, deadline - time.monotonic()))
+        # Wake a writer stuck on a server that stopped reading, and the reader
+        # if the server lingers.
+        shutdown(self._sock, socket.SHUT_RDWR)
         self._writer.join()
-        self._reader.join(self.close_timeout)
-        shutdown(self._sock, socket.SHUT_RDWR)  # wake the reader if the server lingers
         self._reader.join()
         self._sock.close()
 
@@ -205,8 +216,10 @@ class ChatClient:
     def _read_loop(self) -> None:
         assert self._sock is not None
         # Server lines carry a nickname prefix on top of the client's limit.
-        buffer = protocol.LineBuffer(self.max_line_bytes + protocol.MAX_NICK_LENGTH + 8)
+        allowance = self.max_line_bytes + protocol.MAX_NICK_LENGTH + 8
+        buffer = protocol.LineBuffer(allowance)
         reason = "the server closed the connection"
+        too_long = 0  # lines dropped for being longer than the allowance
         try:
             while True:
                 data = self._sock.recv(self.recv_bytes)
@@ -216,9 +229,13 @@ class ChatClient:
                     if isinstance(frame, protocol.Line):
                         self._emit(self._to_event(frame.text))
                     else:
-                        self._emit(events.Error(f"discarded a {frame.size}-byte line from server"))
+                        too_long += 1
+                        if too_long == 1:
+                            self._emit(events.Error(_too_long(allowance)))
         except OSError as exc:
             reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else describe(exc)
+        if too_long > 1:
+            self._emit(events.Error(f"{too_long} over-long lines from the server were not shown"))
         with self._lock:
             self._connected = False
             expected = self._closed or self._quit_sent
@@ -267,6 +284,13 @@ class ChatClient:
                 if key not in self._failed:
                     self._failed.add(key)
                     log.exception("client observer %r failed on %r", observer, event)
+
+
+def _too_long(allowance: int) -> str:
+    return (
+        f"a line from the server was not shown: it was longer than this client accepts "
+        f"({allowance} bytes); any more such lines are dropped too"
+    )
 
 
 def _is_quit(line: bytes) -> bool:

@@ -20,6 +20,13 @@ a busy chat costs one send per client per batch of lines (not one thread
 wake-up per client per line), and a client that stops reading only blocks
 its own writer until it is dropped.
 
+Stopping says goodbye to every client at once: each goodbye is over
+``linger_seconds`` after it began (see :mod:`tcpchat.server.writer`), and
+``stop()`` waits for them all under one deadline, so a hundred clients that
+stopped reading cost ``linger_seconds``, not a hundred times that.  A thread
+that cannot be started (``RuntimeError: can't start new thread``) closes the
+connection it was for; the accept thread and everyone else go on.
+
 Observers (see :mod:`tcpchat.events`) are called from one *event thread*
 (:mod:`tcpchat.server.dispatch`), in the order things happened, so a slow
 observer never stalls the chat.
@@ -39,6 +46,7 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 
 from tcpchat import events, protocol
 from tcpchat.errors import ChatError, describe, format_address
@@ -207,9 +215,14 @@ class ChatServer:
             sock.close()
         self._door.join()
         self._delivery.join()
-        for connection in list(self._reader.alive):
-            connection.done.wait(self.linger_seconds)
+        # Every goodbye lingers at once, under one deadline (the writers keep it too).
+        deadline = time.monotonic() + self.linger_seconds
+        alive = list(self._reader.alive)
+        for connection in alive:
+            connection.done.wait(max(0.0, deadline - time.monotonic()))
+        for connection in alive:
             shutdown(connection.sock, socket.SHUT_RDWR)
+        for connection in alive:
             connection.reader.join()
         changes.post(events.Stopped())
         self._events.stop()
@@ -240,7 +253,11 @@ class ChatServer:
                         self._changes.post(events.Error(error))
                         self._wait_for_stop(0.1)  # back off instead of spinning
                         continue
-                    self._door.admit(sock, address[0], format_address(*address[:2]))
+                    try:
+                        self._door.admit(sock, address[0], format_address(*address[:2]))
+                    except RuntimeError as exc:  # "can't start new thread"
+                        sock.close()
+                        self._changes.post(events.Error(f"cannot serve a connection: {exc}"))
 
     def _wait_for_stop(self, seconds: float) -> None:
         assert self._wake_accept is not None
@@ -249,10 +266,17 @@ class ChatServer:
     def _enter(self, sock: Stream, host: str, peer: str) -> None:
         """Seat a connection the door let in: nickname, log position, reader (in a change)."""
         connection = self._changes.join(sock, peer)
+        try:
+            connection.reader = start_thread(
+                self._reader.run, f"tcpchat-reader {peer}", connection, host
+            )
+        except RuntimeError as exc:  # "can't start new thread": out of threads or memory
+            self._changes.drop(connection, f"cannot start its reader: {exc}")
+            self._door.leave(host)
+            sock.close()
+            self._changes.emit(events.Error(f"cannot serve {peer}: {exc}"))
+            return
         self._reader.alive.add(connection)
-        connection.reader = start_thread(
-            self._reader.run, f"tcpchat-reader {peer}", connection, host
-        )
 
     def _log_bytes(self) -> int:
         """Bytes the shared log holds now (it stays under ``2 * max_backlog_bytes``)."""

@@ -28,14 +28,24 @@ are sent.  A fan-out to a handful of clients is instead sent at once by the
 reader thread that made it, which saves the hand-over to the fan-out thread.
 
 What does not fit into a client's socket buffer goes to that connection's
-**writer thread**, which may block on it: a client that stops reading only
-blocks its own writer.  The writer is started the first time a client needs
-one, so a client that keeps up costs one thread (its reader), not two.  It
-sends the backlog with ``sendall``, then makes the connection idle again and
-sleeps on its *bell* (a lock used as a one-shot semaphore).  When the log has
-grown ``max_backlog_bytes`` past a client's cursor, the client is dropped and
-the log is trimmed, so memory stays bounded.  The writer also says goodbye:
-it sends what is left when a connection closes, then half-closes and lingers.
+**writer thread** (:mod:`tcpchat.server.writer`), which may wait on it: a
+client that stops reading only holds up its own writer.  The writer is
+started the first time a client needs one, so a client that keeps up costs
+one thread (its reader), not two.  It sends the backlog, then makes the
+connection idle again and sleeps on its *bell* (a lock used as a one-shot
+semaphore).  The writer also says goodbye: it sends what is left when a
+connection closes, then half-closes and lingers, all within
+``linger_seconds`` of the close.  A thread that cannot be started (the
+system is out of threads) closes its connection instead.
+
+One budget
+----------
+Everything waiting for a client counts against one budget,
+``max_backlog_bytes``: the log after its cursor, its private replies and
+what a send left over.  Replies are checked when they are queued (a client
+that never reads but keeps asking ``/help`` is dropped as soon as it is over);
+broadcasts are checked when the log has grown to twice the budget, when it
+is trimmed.  A client over budget is dropped, so memory stays bounded.
 
 Threads are woken only after the lock is released: a thread woken while the
 lock is held would at once have to wait for it again (a lock convoy).
@@ -45,22 +55,22 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import ContextManager, List, Protocol, Tuple
 
 from tcpchat.chatlog import ChatLog, MemoryLog, Position
 from tcpchat.errors import describe
-from tcpchat.streams import Stream, shutdown
+from tcpchat.server.writer import Writing, write_loop
+from tcpchat.streams import Stream, send_some, shutdown
 from tcpchat.threads import start_thread
-
-_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)  # not on Windows
 
 
 class Connection:
     """One client's socket, threads and place in the log."""
 
     __slots__ = (
-        *("sock", "peer", "cursor", "private", "leftover", "closing", "final", "abort"),
-        *("bell", "peer_closed", "done", "reader", "writer"),
+        *("sock", "peer", "cursor", "private", "queued", "leftover", "closing", "final"),
+        *("abort", "deadline", "bell", "peer_closed", "done", "reader", "writer"),
     )
 
     def __init__(self, sock: Stream, peer: str) -> None:
@@ -68,10 +78,12 @@ class Connection:
         self.peer = peer
         self.cursor: Position = 0  # the log position after the last line taken for it
         self.private: list[tuple[Position, bytes]] = []  # (log position it goes after, line)
+        self.queued = 0  # bytes in private
         self.leftover = b""  # taken from the log but not yet sent
         self.closing = False
         self.final: list[bytes] = []  # what is left to send once closing
         self.abort = False  # closing without flushing (dropped, reset)
+        self.deadline = 0.0  # once closing: when the goodbye is over (time.monotonic())
         self.bell = threading.Lock()
         """Held while the writer may sleep on it; released ("rung") to wake it."""
         self.bell.acquire()
@@ -145,16 +157,30 @@ class Delivery:
         self._batch.append(line)
 
     def reply(self, connection: Connection, line: bytes) -> None:
+        """Queue *line* for *connection* alone; drop the connection if that is over budget."""
+        if connection.closing:
+            return  # what it is sent was settled when it closed
         self._flush_batch()  # the reply goes after the broadcasts before it
         connection.private.append((self.log.end, line))
-        if connection in self._idle:
+        connection.queued += len(line)
+        if self.waiting(connection) > self.max_backlog_bytes:
+            self._drop_slow(connection)
+        elif connection in self._idle:
             self._fanout_due = True
+
+    def waiting(self, connection: Connection) -> int:
+        """Bytes queued for *connection*: the log after its cursor, replies, a leftover."""
+        behind = self.log.bytes_after(connection.cursor)
+        return behind + connection.queued + len(connection.leftover)
 
     def close(self, connection: Connection, abort: bool) -> None:
         """Stop tracking *connection*; its writer sends what is left (unless *abort*)."""
         self._flush_batch()  # so what is left includes every broadcast so far
+        connection.deadline = time.monotonic() + self.linger_seconds
         connection.closing = True
         connection.abort = abort
+        if abort and connection.writer is not None:
+            shutdown(connection.sock, socket.SHUT_RDWR)  # wake a writer blocked sending
         self.connections.discard(connection)
         if not abort:
             connection.final = self._take_output(connection)
@@ -278,45 +304,38 @@ class Delivery:
         """
         if connection.writer is not None:
             self._to_ring.append(connection)  # it sleeps on its bell
-        elif connection.closing and connection.abort:
-            shutdown(connection.sock, socket.SHUT_RDWR)
-            connection.done.set()
-        else:
+            return
+        if not (connection.closing and connection.abort):
             name = f"tcpchat-writer {connection.peer}"
-            connection.writer = start_thread(self.write_loop, name, connection)
+            try:
+                args = (connection, self._next_output, self._drop_broken)
+                connection.writer = start_thread(write_loop, name, *args)
+                return
+            except RuntimeError as exc:  # "can't start new thread": no goodbye, then
+                self._changes.drop(connection, f"cannot start its writer: {exc}")
+        shutdown(connection.sock, socket.SHUT_RDWR)
+        connection.done.set()
 
-    def write_loop(self, connection: Connection) -> None:
-        """A connection's writer: backlogs and goodbyes (runs on its own thread)."""
-        graceful = True
-        try:
-            while True:
-                chunks, finished = self._next_output(connection)
-                if chunks:
-                    connection.sock.sendall(b"".join(chunks))
-                    chunks = []  # do not hold on to it while asleep
-                if finished:
-                    graceful = not connection.abort
-                    return
-        except OSError as exc:
-            graceful = False
-            with self._changes():
-                self._changes.drop(connection, describe(exc))
-        finally:
-            if graceful:
-                # Half-close, then give the peer a moment to close its side,
-                # so unread input does not turn our close into a reset.
-                shutdown(connection.sock, socket.SHUT_WR)
-                connection.peer_closed.wait(self.linger_seconds)
-            shutdown(connection.sock, socket.SHUT_RDWR)
-            connection.done.set()
+    def _drop_broken(self, connection: Writing, reason: str) -> None:
+        """The writer's way to drop a connection that broke (outside a change)."""
+        assert isinstance(connection, Connection)
+        with self._changes():
+            self._changes.drop(connection, reason)
 
-    def _next_output(self, connection: Connection) -> tuple[list[bytes], bool]:
+    def _drop_slow(self, connection: Connection) -> None:
+        """Drop a connection over budget and wake its writer, if it is blocked sending."""
+        behind = self.waiting(connection)
+        self._changes.drop(connection, f"too slow: fell {behind} bytes behind")
+        shutdown(connection.sock, socket.SHUT_RDWR)
+
+    def _next_output(self, connection: Writing) -> tuple[list[bytes], bool]:
         """Sleep until *connection* has a backlog or is closing; take the output.
 
         Returns what to send and whether the connection is finished.  A writer
         with nothing to send makes its connection idle (the fan-out thread
         serves it from then on) and sleeps on its bell, outside the lock.
         """
+        assert isinstance(connection, Connection)
         while True:
             with self._lock:
                 if connection.closing:
@@ -340,6 +359,7 @@ class Delivery:
             chunks.append(line)
             cursor = position
         connection.private.clear()
+        connection.queued = 0
         chunks.extend(self.log.read(cursor))
         connection.cursor = self.log.end
         return chunks
@@ -357,27 +377,7 @@ class Delivery:
     def _trim(self) -> None:
         """Drop clients more than max_backlog_bytes behind, then free the log."""
         for connection in list(self.connections):
-            behind = self.log.bytes_after(connection.cursor)
-            if behind > self.max_backlog_bytes:
-                self._changes.drop(connection, f"too slow: fell {behind} bytes behind")
-                shutdown(connection.sock, socket.SHUT_RDWR)  # unblock its writer
+            if self.waiting(connection) > self.max_backlog_bytes:
+                self._drop_slow(connection)
         self._flush_batch()  # the notices of those drops
         self.log.trim(c.cursor for c in self.connections)
-
-
-def send_some(sock: Stream, data: bytes) -> tuple[bytes, OSError | None]:
-    """Send what fits in *sock*'s buffer now; return what is left, and any error.
-
-    Only a plain socket on a system with ``MSG_DONTWAIT`` can be asked not to
-    block for one call; anything else (Windows, a TLS socket) leaves all of
-    *data* to the connection's writer thread.
-    """
-    if not _DONTWAIT or type(sock) is not socket.socket:
-        return data, None
-    try:
-        sent = sock.send(data, _DONTWAIT)
-    except BlockingIOError:
-        return data, None
-    except OSError as exc:
-        return b"", exc
-    return data[sent:], None

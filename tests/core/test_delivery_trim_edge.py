@@ -93,13 +93,13 @@ def test_a_reply_keeps_its_place_among_broadcasts_after_a_trim(
     delivery.broadcast(b"A" * 150)
     delivery.publish(None)
     assert delivery._take_output(reader) == [b"A" * 150]  # it read everything so far
-    delivery.broadcast(b"B" * 100)
-    delivery.publish(None)  # 250 bytes > 2x the budget: the trim frees what all have read
-    assert delivery.log_bytes() == 100  # "A" is gone; the log now starts further on
-    delivery.reply(reader, b"reply\n")  # after B ...
+    delivery.broadcast(b"B" * 90)
+    delivery.publish(None)  # 240 bytes > 2x the budget: the trim frees what all have read
+    assert delivery.log_bytes() == 90  # "A" is gone; the log now starts further on
+    delivery.reply(reader, b"reply\n")  # after B (96 bytes waiting: within the budget) ...
     delivery.broadcast(b"C" * 10)  # ... and before C
     delivery.publish(None)
-    assert delivery._take_output(reader) == [b"B" * 100, b"reply\n", b"C" * 10]
+    assert delivery._take_output(reader) == [b"B" * 90, b"reply\n", b"C" * 10]
 
 
 def test_an_empty_log_holds_no_bytes() -> None:
