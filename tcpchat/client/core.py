@@ -215,8 +215,8 @@ class ChatClient:
 
     def _read_loop(self) -> None:
         assert self._sock is not None
-        # Server lines carry a nickname prefix on top of the client's limit.
-        allowance = self.max_line_bytes + protocol.MAX_NICK_LENGTH + 8
+        # The longest line a server may send (docs/protocol.md), and not a byte more.
+        allowance = protocol.MAX_SERVER_LINE_BYTES
         buffer = protocol.LineBuffer(allowance)
         reason = "the server closed the connection"
         too_long = 0  # lines dropped for being longer than the allowance

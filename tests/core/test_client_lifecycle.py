@@ -70,7 +70,7 @@ def test_over_long_server_lines_are_reported_once_with_the_reason(
 
     client.add_observer(see_the_end)
     client.connect()
-    allowance = client.max_line_bytes + protocol.MAX_NICK_LENGTH + 8
+    allowance = protocol.MAX_SERVER_LINE_BYTES  # exactly what a server may send
     server_side, _ = listener.accept()
     with server_side:
         too_long = b"x" * (allowance + 1) + b"\n"
