@@ -27,6 +27,9 @@ from tcpchat.server.delivery import Connection, Delivery
 from tcpchat.server.dispatch import EventDispatcher
 from tcpchat.streams import Stream
 
+MAX_REASON_BYTES = 256
+"""Longest caller-supplied reason (a /kick's) in a notice, as the room clips its echoes."""
+
 
 class Changes:
     """The lock, the room and the delivery; ``with changes(sender):`` for each change."""
@@ -92,7 +95,8 @@ class Changes:
                 self._news.append(action)
 
     def tell(self, connection: Connection, notice: str) -> None:
-        """Send notice text *notice* to *connection* only."""
+        """Send notice text *notice* to *connection* only (clipped to the line limit)."""
+        notice = protocol.clip(notice, protocol.MAX_SERVER_LINE_BYTES - len(protocol.NOTICE_PREFIX))
         self.delivery.reply(connection, protocol.encode_line(protocol.format_notice(notice)))
 
     def emit(self, event: events.Event) -> None:
@@ -102,6 +106,7 @@ class Changes:
 
     def expel(self, connection: Connection, reason: str) -> None:
         """Tell *connection* why it is being closed, then close it."""
+        reason = protocol.clip(reason, MAX_REASON_BYTES)
         self.tell(connection, protocol.CLOSING.format(reason=reason))
         self.close(connection, reason)
 

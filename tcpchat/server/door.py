@@ -103,7 +103,11 @@ class Door:
                 why = f"too many connections from {host}"
             elif (wait := self.sources.join_wait(host)) > 0 or self.gate.needed:
                 name = f"tcpchat-gate {peer}"
-                thread = start_thread(self._open, name, sock, host, peer, wait)
+                try:
+                    thread = start_thread(self._open, name, sock, host, peer, wait)
+                except RuntimeError:  # "can't start new thread": give the seat back
+                    self.sources.release(host)
+                    raise
                 self._at_door.add(thread)
             else:
                 self._enter(sock, host, peer)

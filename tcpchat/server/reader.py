@@ -67,8 +67,15 @@ class Reader:
         reason = "connection closed"
         try:
             while True:
-                # No deadline (None) unless a line is unfinished, or idle time counts.
-                timeout = None if connection.closing else guard.seconds_left()
+                # No deadline (None) unless a line is unfinished, or idle time counts;
+                # a closing connection is drained only until its goodbye's deadline.
+                if connection.closing:
+                    left = connection.deadline - time.monotonic()
+                    if left <= 0 or not wait_readable(connection.sock, left):
+                        break
+                    timeout = None
+                else:
+                    timeout = guard.seconds_left()
                 if timeout is not None and not wait_readable(connection.sock, timeout):
                     expired = guard.expired_reason()
                     if expired is not None:
