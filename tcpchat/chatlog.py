@@ -155,7 +155,7 @@ class MemoryLog:
 
     def read(self, after: Position, until: Position | None = None) -> list[bytes]:
         assert isinstance(after, int)
-        if after == self._end or after == until:
+        if after in (self._end, until):
             return []
         start = self._index(after)
         stop = len(self._entries) if until is None else self._index(until)

@@ -275,7 +275,8 @@ def test_the_log_id_survives_a_restart_and_an_old_marker_gets_one(tmp_path: Path
     with FileLog(tmp_path / "a") as log:
         log_id = log.log_id
         log.append(lines("x"))
-    assert len(log_id) == 16 and int(log_id, 16) >= 0
+    assert len(log_id) == 16
+    assert int(log_id, 16) >= 0
     with FileLog(tmp_path / "a") as log:
         assert log.log_id == log_id
     old = tmp_path / "old"
