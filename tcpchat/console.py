@@ -110,7 +110,8 @@ class _ClientSession:
         self.new_client = new_client
         self.nick = nick
         self.reconnect = reconnect
-        self.printer = ConsolePrinter(stdout, timestamps=False)
+        # The user's only transcript: wait for the terminal rather than drop a line.
+        self.printer = ConsolePrinter(stdout, timestamps=False, drop_when_stalled=False)
         self.complain = ConsolePrinter(stderr, timestamps=False)
         self.client: ChatClient | None = None  # where typed lines go
         self.connected_before = False  # so the next Connected is a comeback

@@ -69,26 +69,11 @@ class Say:
 
 
 @dataclass(frozen=True)
-class Who:
-    """``/who``: list who is online."""
-
-
-@dataclass(frozen=True)
-class Help:
-    """``/help``: list the operator's commands."""
-
-
-@dataclass(frozen=True)
 class Kick:
     """``/kick NAME [REASON]``: close NAME's connection; *nick* empty: no name given."""
 
     nick: str
     reason: str = KICK_REASON
-
-
-@dataclass(frozen=True)
-class Quit:
-    """``/quit``: stop the server."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +83,8 @@ class Unknown:
     name: str
 
 
-OperatorCommand = Union[Say, Who, Help, Kick, Quit, Unknown]
+OperatorCommand = Union[Say, protocol.Who, protocol.Help, Kick, protocol.Quit, Unknown]
+"""``/who``, ``/help`` and ``/quit`` are the protocol's own commands, the operator's way."""
 
 
 @dataclass(frozen=True)
@@ -127,26 +113,21 @@ class Outcome:
 
 
 def parse_operator_line(text: str) -> OperatorCommand | None:
-    """The command the operator typed in *text*; ``None`` for a blank line."""
-    if not text.strip():
-        return None
-    prefix = protocol.COMMAND_PREFIX
-    if not text.startswith(prefix):
-        return Say(text)
-    if text.startswith(prefix * 2):
-        return Say(text[1:])
+    """The command the operator typed in *text*; ``None`` for a blank line.
+
+    The protocol's parser does the work (blank lines, ``//``, case); the
+    operator adds ``/kick`` and turns any other command into :class:`Unknown`.
+    """
     word, _, argument = text[1:].partition(" ")
-    word = word.lower()
-    if word == "who":
-        return Who()
-    if word == "help":
-        return Help()
-    if word == "quit":
-        return Quit()
-    if word == "kick":
+    if text.startswith(protocol.COMMAND_PREFIX) and word.lower() == "kick":
         nick, _, reason = argument.strip().partition(" ")
         return Kick(nick, protocol.neutralise(reason.strip()) or KICK_REASON)
-    return Unknown(protocol.neutralise(word))
+    command = protocol.parse_command(text)
+    if command is None or isinstance(command, (protocol.Who, protocol.Help, protocol.Quit)):
+        return command
+    if isinstance(command, protocol.Chat):
+        return Say(command.text)
+    return Unknown(protocol.neutralise(word.lower()))
 
 
 def run_operator_command(server: ChatServer, command: OperatorCommand) -> Outcome:
@@ -154,11 +135,11 @@ def run_operator_command(server: ChatServer, command: OperatorCommand) -> Outcom
     if isinstance(command, Say):
         server.say(command.text)
         return Outcome()
-    if isinstance(command, Who):
+    if isinstance(command, protocol.Who):
         return Outcome((Reply(notices.ONLINE, {"nicks": ", ".join(server.nicks())}),))
-    if isinstance(command, Help):
+    if isinstance(command, protocol.Help):
         return Outcome((Reply(HELP, {"commands": COMMAND_SUMMARY}),))
-    if isinstance(command, Quit):
+    if isinstance(command, protocol.Quit):
         return Outcome(quit=True)
     if isinstance(command, Kick):
         if not command.nick:

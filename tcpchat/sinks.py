@@ -53,6 +53,12 @@ class ConsolePrinter:
 
     A stream without a file descriptor (``io.StringIO`` in tests, a window's
     console) cannot stall, and is written to at once, as before.
+
+    That is for a server's console, a view of what the log file keeps.  A
+    client's terminal is the user's only transcript, so it is made with
+    ``drop_when_stalled=False``: it writes at once and waits for the terminal,
+    and a client that stops reading this way holds back its server (which
+    drops it once it falls too far behind, and says so to the others).
     """
 
     max_waiting = 1000
@@ -60,13 +66,15 @@ class ConsolePrinter:
     drain_seconds = 1.0
     """At exit (or :meth:`close`), how long waiting lines may take to go out."""
 
-    def __init__(self, stream: IO[str], *, timestamps: bool = True) -> None:
+    def __init__(
+        self, stream: IO[str], *, timestamps: bool = True, drop_when_stalled: bool = True
+    ) -> None:
         self.stream = stream
         self.timestamps = timestamps
         self.dropped = 0
         """Lines dropped so far because the console stalled (for tests and reports)."""
         self._lock = threading.Lock()
-        self._fd = _fileno(stream)
+        self._fd = _fileno(stream) if drop_when_stalled else None
         self._waiting: collections.deque[str] = collections.deque()
         self._unreported = 0  # dropped and not yet announced on the console
         self._changed = threading.Condition(self._lock)

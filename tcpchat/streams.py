@@ -24,6 +24,7 @@ import math
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from typing import Protocol, Union
@@ -202,6 +203,22 @@ def shutdown(stream: Stream, how: int = socket.SHUT_RDWR) -> None:
     """``stream.shutdown(how)``, where a stream already closed or gone is no error."""
     with contextlib.suppress(OSError):  # already closed or never connected: nothing to shut
         stream.shutdown(how)
+
+
+def close(stream: Stream, *, reset: bool = False) -> None:
+    """Close *stream*; with *reset*, abortively: the peer gets a reset, not an orderly end.
+
+    A connection dropped for being too slow (or broken) must not close
+    politely: if its peer is still sending into a full window, an orderly
+    close leaves the peer waiting on a window that never opens until the
+    kernel's FIN-WAIT-2 timer (a minute) runs out.  ``SO_LINGER`` with a zero
+    timeout makes the close send a reset, so the peer's next send fails at once.
+    """
+    if reset:
+        sock = stream._tls if isinstance(stream, TLSStream) else stream
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    stream.close()
 
 
 def send_some(sock: Stream, data: bytes) -> tuple[bytes, OSError | None]:

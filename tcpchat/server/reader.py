@@ -29,7 +29,7 @@ from tcpchat.guard import ConnectionGuard, Limits, Sources
 from tcpchat.server.changes import Changes
 from tcpchat.server.delivery import Connection
 from tcpchat.server.door import Door
-from tcpchat.streams import wait_readable
+from tcpchat.streams import close, wait_readable
 
 Frames = list[protocol.FrameEvent]
 
@@ -107,7 +107,7 @@ class Reader:
         connection.done.wait()  # the writer has said goodbye, if there was one to say
         if connection.writer is not None:
             connection.writer.join()
-        connection.sock.close()
+        close(connection.sock, reset=connection.abort)  # a dropped peer must not wait on us
         with changes.lock:
             self.alive.discard(connection)
             self._slowed.discard(connection)

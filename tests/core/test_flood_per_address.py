@@ -9,7 +9,7 @@ rules apply to these loopback peers.
 from __future__ import annotations
 
 import socket
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 from harness import RawPeer
@@ -41,21 +41,6 @@ def joined_peer(address: tuple[str, int], source: str = "127.0.0.1") -> RawPeer:
     peer = SourcedPeer(address, source)
     peer.expect_line(r"^\* welcome, you are ")
     return peer
-
-
-@pytest.fixture
-def serve(address: tuple[str, int]) -> Iterator[Callable[..., ChatServer]]:
-    servers: list[ChatServer] = []
-
-    def start(**options: object) -> ChatServer:
-        server = ChatServer(*address, **options)  # type: ignore[arg-type]
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def test_reconnecting_does_not_refill_the_line_budget(serve: Callable[..., ChatServer]) -> None:

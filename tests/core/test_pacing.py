@@ -10,30 +10,14 @@ these loopback sockets stand for peers the limits apply to.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator
+from typing import Callable
 
-import pytest
 from harness import RawPeer, joined_peer
 
 from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
 
 SLOWED = r"^\* slow down: over "
-
-
-@pytest.fixture
-def serve(address: tuple[str, int]) -> Iterator[Callable[..., ChatServer]]:
-    servers: list[ChatServer] = []
-
-    def start(**options: object) -> ChatServer:
-        server = ChatServer(*address, **options)  # type: ignore[arg-type]
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def chat_from(peer: RawPeer, nick: str) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 from door_helpers import make_certificate
@@ -26,22 +26,6 @@ TIMEOUT = 15.0
 @pytest.fixture
 def certificate(tmp_path: Path, address: tuple[str, int]) -> tuple[str, str]:
     return make_certificate(tmp_path, address[0])
-
-
-@pytest.fixture
-def serve(address: tuple[str, int]) -> Iterator[Callable[..., ChatServer]]:
-    """Start a ChatServer with the given options; stopped at the end."""
-    servers: list[ChatServer] = []
-
-    def start(**options: object) -> ChatServer:
-        server = ChatServer(*address, **options)  # type: ignore[arg-type]
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def server_threads() -> set[threading.Thread]:

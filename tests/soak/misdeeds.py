@@ -10,6 +10,7 @@ the leave reason expected in the server's output in :data:`EXPECTED_LEAVE`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import re
@@ -22,10 +23,15 @@ _sources = (f"127.77.{n // 250}.{n % 250 + 1}" for n in itertools.count())
 _source_lock = threading.Lock()
 
 
-def connect(host: str) -> socket.socket:
+def new_source() -> str:
+    """A loopback source address no connection of this soak has used."""
     with _source_lock:
-        source = next(_sources)
-    return socket.create_connection((host, PORT), 15, source_address=(source, 0))
+        return next(_sources)
+
+
+def connect(host: str, source: str | None = None) -> socket.socket:
+    """A connection from *source* (default: a fresh address, like a new machine)."""
+    return socket.create_connection((host, PORT), 15, source_address=(source or new_source(), 0))
 
 
 def _reset(sock: socket.socket) -> None:
@@ -44,8 +50,8 @@ class Misbehaver:
     ``source`` is its own loopback address, which names it in the server's output.
     """
 
-    def __init__(self, host: str) -> None:
-        self.sock = connect(host)
+    def __init__(self, host: str, source: str | None = None) -> None:
+        self.sock = connect(host, source)
         self.sock.settimeout(REPLY_SECONDS)
         self.source = self.sock.getsockname()[0]
         self.received = b""
@@ -186,9 +192,75 @@ def half_close(host: str, rng: random.Random) -> tuple[bool | None, str]:
     return handled, peer.source
 
 
+def never_reading_replier(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Asks for replies (unknown commands) and never reads them: paced, bounded, then reset.
+
+    Everything queued to a connection counts against one budget, and its
+    lines are paced like anyone's, so the server's memory for it stays small.
+    Its outcome is the soak's own: the RSS and thread bounds at the end (how
+    soon the server notices the reset depends on where pacing left it, so no
+    leave reason is expected).
+    """
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+    command = b"/" + b"r" * 250 + b"\n"
+    peer.sock.settimeout(2.0)
+    with contextlib.suppress(OSError):  # paced: the server stops reading it, sends time out
+        for _ in range(rng.randrange(200, 600)):
+            peer.sock.sendall(command)
+    _reset(peer.sock)
+    return True, peer.source
+
+
+def reconnect_churn(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """One address connecting, chatting and resetting over and over: its budget survives.
+
+    The line budget belongs to the address, not the connection, so twenty
+    connections of ten lines each meet the same burst of 100: one of them
+    is told to slow down.
+    """
+    source = new_source()
+    told = False
+    first: str | None = None
+    for _ in range(20):
+        peer = Misbehaver(host, source)
+        if not peer.reached:
+            peer.sock.close()
+            return (None if first is None else told), source
+        first = first or peer.source
+        peer.sock.sendall(b"".join(b"churn %d\n" % n for n in range(10)))
+        if not told:
+            peer.sock.sendall(b"/who\n")  # answered only once all ten were let through
+            slowed = re.compile(rb"^\* (slow down|online: )", re.MULTILINE)
+            match = peer.wait_for(slowed)
+            told = match is not None and match.group(1) == b"slow down"
+        _reset(peer.sock)
+    return told, source
+
+
+def over_long_flood(host: str, rng: random.Random) -> tuple[bool | None, str]:
+    """Over-long lines in a loop: each one costs a token too, so they are paced as well."""
+    peer = Misbehaver(host)
+    if not peer.reached:
+        peer.sock.close()
+        return None, peer.source
+    line = b"O" * 4097 + b"\n"
+    peer.sock.settimeout(2.0)
+    with contextlib.suppress(OSError):  # paced: the server stops reading it, sends time out
+        peer.sock.sendall(line * rng.randrange(150, 400))
+    peer.sock.settimeout(REPLY_SECONDS)
+    handled = peer.wait_for(re.compile(rb"^\* slow down", re.MULTILINE)) is not None
+    handled = handled and b"* error: line too long" in peer.received
+    peer.sock.close()
+    return handled, peer.source
+
+
 MISDEEDS = (
     garbage, long_line, endless_line_then_reset, reset_mid_line, vanish, flood,
-    escape_sequences, half_close,
+    escape_sequences, half_close, never_reading_replier, reconnect_churn, over_long_flood,
 )  # fmt: skip
 
 EXPECTED_LEAVE = {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -248,13 +250,26 @@ def test_a_store_in_use_is_refused(tmp_path: Path) -> None:
     FileLog(tmp_path).close()  # free again once closed
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any directory")
 def test_a_read_only_directory_is_refused(tmp_path: Path) -> None:
     store = tmp_path / "store"
     FileLog(store).close()
     store.chmod(0o555)
     try:
-        assert_refused(store, "not writable")
+        if os.geteuid() != 0:
+            assert_refused(store, "not writable")
+            return
+        # Root writes any directory (CAP_DAC_OVERRIDE): try it without that capability.
+        before = snapshot(store)
+        opened = subprocess.run(
+            ["setpriv", "--bounding-set", "-dac_override,-dac_read_search",
+             sys.executable, "-c", "import sys; from tcpchat.filelog import FileLog; "
+             "FileLog(sys.argv[1])", str(store)],
+            capture_output=True, text=True, check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )  # fmt: skip
+        assert opened.returncode != 0
+        assert f"store {store}: not writable" in opened.stderr
+        assert snapshot(store) == before
     finally:
         store.chmod(0o755)
 

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tcpchat.operator import (
-    KICK_REASON,
-    Help,
-    Kick,
-    Quit,
-    Say,
-    Unknown,
-    Who,
-    parse_operator_line,
-)
+from tcpchat.operator import KICK_REASON, Kick, Say, Unknown, parse_operator_line
+from tcpchat.protocol import Help, Quit, Who
 
 
 @pytest.mark.parametrize(
