@@ -318,7 +318,7 @@ class ChatServer:
             sock.close()
             self._changes.emit(events.Error(f"cannot serve {peer}: {exc}"))
             return
-        self._door.greeting.add(connection)
+        self._door.greeting[connection] = threading.Event()
         self._reader.alive.add(connection)
 
     def _log_bytes(self) -> int:

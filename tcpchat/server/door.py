@@ -77,8 +77,9 @@ class Door:
         self.sources = Sources(Limits(max_connections_per_address=per_address))
         """Connections and budgets per source address (shared with the readers)."""
         self._at_door: set[threading.Thread] = set()  # gate threads still running
-        self.greeting: set[object] = set()
-        """Seated connections whose first line is awaited (not yet in the room)."""
+        self.greeting: dict[object, threading.Event] = {}
+        """Seated connections whose first line is awaited (not yet in the room), in order
+        of arrival; each event is set when it has joined (or gone)."""
 
     def use_limits(self, limits: Limits) -> None:
         """Apply the server's per-address *limits* (before the server starts)."""

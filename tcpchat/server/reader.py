@@ -99,7 +99,7 @@ class Reader:
             reason = describe(exc)
         connection.peer_closed.set()
         with changes():
-            self._door.greeting.discard(connection)
+            self._greeted(connection)
             if joined:  # not /quit: a session keeps its nickname for its grace
                 changes.close(connection, reason, abort=reason != "connection closed", lost=True)
             else:
@@ -127,7 +127,7 @@ class Reader:
         changes = self._changes
         frames, ended = self._first_line(connection, buffer)
         with changes(connection):
-            self._door.greeting.discard(connection)
+            self._greeted(connection)
             if changes.stopping:
                 return False, ended
             changes.join(connection, self._session_command(frames))
@@ -149,12 +149,34 @@ class Reader:
         while not frames:
             left = deadline - time.monotonic()
             if left <= 0 or not wait_readable(connection.sock, left):
+                self._after_earlier_arrivals(connection)
                 break
             data = connection.sock.recv(self.recv_bytes)
             if not data:
                 return frames, True
             frames = buffer.feed(data)
         return frames, False
+
+    def _after_earlier_arrivals(self, connection: Connection) -> None:
+        """Let connections that arrived earlier and said nothing join first (bounded).
+
+        Their waits ended first but their threads may run later; without this
+        two ``nc`` users arriving together could get each other's default name.
+        """
+        with self._changes.lock:
+            earlier = []
+            for other, greeted in self._door.greeting.items():
+                if other is connection:
+                    break
+                earlier.append(greeted)
+        for greeted in earlier:
+            greeted.wait(self.hello_seconds)
+
+    def _greeted(self, connection: Connection) -> None:
+        """*connection* is no longer awaited at the door (in a change)."""
+        greeted = self._door.greeting.pop(connection, None)
+        if greeted is not None:
+            greeted.set()
 
     @staticmethod
     def _session_command(frames: Frames) -> protocol.Hello | protocol.Resume | None:
