@@ -116,9 +116,10 @@ class Changes:
             # another log (a restart without a store): history, as for a newcomer
             welcome = protocol.WELCOME_BACK_RESET.format(nick=nick)
             start, history = self._history_start(arrival), arrival
-        elif position < oldest:
-            missed = oldest - position
-            welcome, start = protocol.WELCOME_BACK_TRIMMED.format(nick=nick, count=missed), oldest
+        elif (start := self._affordable(max(position, oldest), end)) != position:
+            # trimmed away, or more than half the budget behind (it would be dropped at once)
+            missed = start - position
+            welcome = protocol.WELCOME_BACK_TRIMMED.format(nick=nick, count=missed)
         else:
             welcome = protocol.WELCOME_BACK.format(nick=nick, count=end - position)
             start = position
@@ -137,7 +138,22 @@ class Changes:
         oldest = self.delivery.log.oldest
         if not (isinstance(arrival, int) and isinstance(oldest, int)):
             return arrival  # a store whose positions are not counts: no history
-        return max(oldest, arrival - self.history)
+        return self._affordable(max(oldest, arrival - self.history), arrival)
+
+    def _affordable(self, start: int, until: int) -> int:
+        """The first position from *start* on (at most *until*) whose lines to the end
+        take at most half a client's budget (a history or a resume too big is cut)."""
+        log, budget = self.delivery.log, self.delivery.max_backlog_bytes // 2
+        if log.bytes_after(start) <= budget:
+            return start
+        low, high = start, max(start, until)
+        while low < high:  # bytes_after falls as the position grows: bisect
+            middle = (low + high) // 2
+            if log.bytes_after(middle) <= budget:
+                high = middle
+            else:
+                low = middle + 1
+        return low
 
     def _greet(
         self,

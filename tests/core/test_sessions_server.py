@@ -260,3 +260,31 @@ def test_a_resume_into_another_log_says_the_history_was_reset(notices: Notices) 
         ]
         for peer in (bob, back):
             peer.close()
+
+
+def test_a_resume_too_far_behind_for_the_budget_gets_the_newest_lines_and_says_so(
+    notices: Notices,
+) -> None:
+    with _server(notices, max_backlog_bytes=4096, history=0) as server:
+        bob = joined_peer(server.address)
+        eve = Session(server.address, "/hello Eve")
+        eve.peer.expect_line(r"^\* Eve joined$")
+        position = eve.position
+        eve.peer.reset()
+        notices.wait_for(r"^Eve dropped")
+        text = "x" * 90  # "Client: " and a newline make each line 99 bytes
+        for number in range(30):  # 2,970 bytes: more than half the budget
+            bob.send_line(f"{number:02d}{text[2:]}")
+            bob.expect_line(f"^Client: {number:02d}")
+        back = RawPeer(*server.address)
+        back.send_line(f"/resume {eve.log_id} {position} Eve {eve.token}")
+        back.expect_line(r"^Client: 29")
+        kept = 2048 // 99  # the newest lines that fit into half the budget
+        missed = 30 - kept
+        assert back.lines[0] == "~* " + protocol.WELCOME_BACK_TRIMMED.format(
+            nick="Eve", count=missed
+        )
+        assert back.lines[1] == f"~* session {eve.token} in {eve.log_id} at {position + missed}"
+        assert back.lines[2:] == [f"Client: {n:02d}{text[2:]}" for n in range(missed, 30)]
+        for peer in (bob, back):
+            peer.close()
