@@ -1,0 +1,163 @@
+"""The session side of one client connection: counting, replay, and what to send again.
+
+A :class:`~tcpchat.session.Session` outlives connections (the console's
+``--reconnect`` and the window's automatic reconnect hand the same one to
+each new :class:`~tcpchat.client.ChatClient`); a :class:`Resumer` is its
+partner for ONE connection.  The client's reader thread hands it every line
+from the server (:meth:`Resumer.take`):
+
+* ``~* …`` is a reply to this connection only: the ``~`` is stripped, and the
+  session notices are acted on (``welcome back`` says how many missed lines
+  follow, ``session`` sets the token, log id and position, ``history:`` and
+  ``end of history`` frame the join history, shown dimmed);
+* any other line is the next line of the room's log: the position advances
+  by one, and an echo of our own chat acknowledges it.
+
+When the replay is over (the count in ``welcome back``; at once on a new
+session, a reset history or lines no longer kept, where no count can be
+trusted) the resumer sends :meth:`Session.to_send_after_resume` (chat whose
+echo never came, then what was typed while away) and only then lets typed
+lines through (:attr:`Resumer.ready`), so nothing overtakes them.
+
+One process-wide lock (:data:`SESSION_LOCK`) guards every session, because a
+session passes between clients: the stdin thread may still be queueing a
+line through the client that just died while the next client's reader is
+already flushing.  Its critical sections are a few list operations; it is
+taken before a client's own lock, never after.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from tcpchat import events, protocol
+from tcpchat.session import Session
+
+SESSION_LOCK = threading.Lock()
+"""Guards every :class:`Session` (see the module docstring); taken before a client's lock."""
+
+REPLY_PREFIX = "~"
+"""What marks a line sent to this connection only (a reply, not a line of the log)."""
+
+# The session notices (docs/protocol.md, "Sessions"), without their "* ".
+# TODO(lead): use the NoticeFormats of tcpchat.notices once the server side has them.
+_WELCOME_BACK = re.compile(r"welcome back, you are (?P<nick>\S+); (?P<rest>.*)\Z", re.DOTALL)
+_FOLLOW = re.compile(r"(?P<count>\d+) lines? you missed follows?\Z")
+_NOT_KEPT = re.compile(r"(?P<count>\d+) lines? you missed (?:are|is) no longer kept")
+_SESSION = re.compile(r"session (?P<token>\S+) in (?P<log_id>\S+) at (?P<position>\d+)\Z")
+_HISTORY = re.compile(r"history: the last (?P<count>\d+) lines?\Z")
+_END_OF_HISTORY = "end of history"
+
+
+def is_reply(line: str) -> bool:
+    """Whether *line* is a reply (``~* …``); no nickname can make a log line look like one."""
+    return line.startswith(REPLY_PREFIX + protocol.NOTICE_PREFIX) or line == "~*"
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one received line is, for the client to report."""
+
+    text: str
+    """The line without its ``~``."""
+    history: bool = False
+    """A line of the join history (or its framing): shown dimmed."""
+    resumed: events.Resumed | None = None
+    """Set on the line that ended a resume's replay."""
+
+
+class Resumer:
+    """The session side of one connection (see the module docstring).
+
+    *send_now* queues lines on the connection (the client's outbox) and is
+    called with :data:`SESSION_LOCK` held, so nothing typed can overtake them.
+    """
+
+    def __init__(self, session: Session, send_now: Callable[[list[str]], None]) -> None:
+        self.session = session
+        self._send_now = send_now
+        self.ready = False
+        """The replay is over and the held lines went out: typed lines go straight out."""
+        self._resuming = False  # this connection opened with /resume
+        self._replay_left: int | None = None  # log lines of the replay still to come
+        self._missed: int | None = None
+        self._in_history = False
+
+    def first_line(self) -> str:
+        """``/hello [NICK]`` or ``/resume …``: the first line after any ``/pass``."""
+        with SESSION_LOCK:
+            line = self.session.hello_line()
+            self._resuming = line.startswith("/resume ")
+            return line
+
+    def lost(self) -> None:
+        """The connection ended: lines typed from now on wait for the next one."""
+        with SESSION_LOCK:
+            self.ready = False
+
+    def take(self, line: str) -> Taken:
+        """Account for one received line; see :class:`Taken`."""
+        with SESSION_LOCK:
+            if is_reply(line):
+                return self._reply(line[len(REPLY_PREFIX) :])
+            self.session.received(line)
+            self._follow_rename(line)
+            if not self.ready and not self._resuming and protocol.WELCOME.parse(line[2:]):
+                # Welcomed without a "~": a server from before sessions took our
+                # /hello for chat of a plain client.  Nothing to wait for.
+                self._finish()
+                return Taken(line)
+            if self._replay_left:
+                self._replay_left -= 1
+                if self._replay_left == 0:
+                    return Taken(line, resumed=self._finish())
+            return Taken(line, history=self._in_history)
+
+    def _reply(self, text: str) -> Taken:
+        notice = protocol.parse_server_line(text).text
+        welcome = protocol.WELCOME.parse(notice)
+        if welcome is not None:
+            self.session.nick = welcome["nick"]
+            return Taken(text)
+        back = _WELCOME_BACK.match(notice)
+        if back is not None:
+            self.session.nick = back["nick"]
+            follow = _FOLLOW.match(back["rest"])
+            self._replay_left = self._missed = int(follow["count"]) if follow else None
+            return Taken(text)
+        started = _SESSION.match(notice)
+        if started is not None:
+            self.session.started(started["token"], started["log_id"], int(started["position"]))
+            if not self._replay_left:  # no replay to wait for (or no count to trust)
+                return Taken(text, resumed=self._finish())
+            return Taken(text)
+        if _HISTORY.match(notice):
+            self._in_history = True
+            return Taken(text, history=True)
+        if notice == _END_OF_HISTORY:
+            self._in_history = False
+            return Taken(text, history=True)
+        return Taken(text)
+
+    def _follow_rename(self, line: str) -> None:
+        parsed = protocol.parse_server_line(line)
+        if parsed.kind is protocol.Kind.NOTICE:
+            renamed = protocol.RENAMED.parse(parsed.text)
+            if renamed is not None and renamed["old"] == self.session.nick:
+                self.session.nick = renamed["new"]
+
+    def _finish(self) -> events.Resumed | None:
+        """The replay is over: send what was held, then let typed lines through."""
+        if self.ready:
+            return None
+        lines = self.session.to_send_after_resume()
+        for line in lines:
+            self.session.sent(line)
+        self._send_now(lines)
+        self.ready = True
+        if not self._resuming:
+            return None
+        return events.Resumed(self.session.nick or "", self._missed)
