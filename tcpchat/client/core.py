@@ -97,6 +97,7 @@ class ChatClient:
         self._quit_sent = False  # the user typed /quit: the hang-up is expected
         self._shutdown_announced = False  # the server said "* server shutting down"
         self._connected = False
+        self._lost = False  # the connection ended without this end asking
         self._reader = threading.Thread()
         self._writer = threading.Thread()
         self.session = Session(nick=nick)
@@ -187,7 +188,7 @@ class ChatClient:
                     f"{self.max_line_bytes}); not sent"
                 )
         texts = [line[:-1].decode(protocol.ENCODING) for line in lines]
-        if self._closed:
+        if self._closed and not self._lost:  # closed on purpose: the session is over
             raise ChatError(f"not connected to {self.address}; message not sent")
         with SESSION_LOCK:
             if not self._resumer.ready:
@@ -204,6 +205,22 @@ class ChatClient:
                 self._hold(commands)
             return False
         return True
+
+    def send_held(self) -> None:
+        """If resumed, send the lines another client (the one before) held meanwhile.
+
+        For a front end whose typing thread may have used the previous client
+        just as this one took over: what it held would otherwise wait for the
+        next resume.
+        """
+        with SESSION_LOCK:
+            if not self._resumer.ready or not self.session.pending:
+                return
+            lines = list(self.session.pending)
+            self.session.pending.clear()
+            for line in lines:
+                self.session.sent(line)
+            self._send_held(lines)
 
     def _hold(self, texts: list[str]) -> bool:
         """Keep *texts* for after the next resume (SESSION_LOCK held); False."""
@@ -310,6 +327,7 @@ class ChatClient:
         with self._lock:
             self._connected = False
             expected = self._closed or self._quit_sent
+            self._lost = not expected
             self._closing = True
             self._has_output.notify()
             self._has_room.notify_all()
