@@ -103,6 +103,7 @@ class ChatClient:
         self.session = Session(nick=nick)
         """This client's place in the room; shared across reconnections with use_session()."""
         self._resumer = Resumer(self.session, self._send_held)
+        self._keeps_session = False  # a session of its own: lines are refused while away
 
     def use_session(self, session: Session) -> None:
         """Go on with *session* (from an earlier connection) instead of starting a new one.
@@ -115,6 +116,7 @@ class ChatClient:
             if session.nick is None:
                 session.nick = self.requested_nick
         self.session = session
+        self._keeps_session = True  # the caller will resume it: hold lines while away
         self._resumer = Resumer(session, self._send_held)
 
     @property
@@ -148,6 +150,7 @@ class ChatClient:
         if self.password is not None:
             self.send(f"/pass {self.password}")  # first: the server asks before anything else
         self._send_held([self._resumer.first_line()])
+        self._resumer.opened()
         self._writer = threading.Thread(target=self._write_loop, name="tcpchat-client-writer")
         self._reader = threading.Thread(target=self._read_loop, name="tcpchat-client-reader")
         self._writer.start()
@@ -192,6 +195,8 @@ class ChatClient:
             raise ChatError(f"not connected to {self.address}; message not sent")
         with SESSION_LOCK:
             if not self._resumer.ready:
+                if not self._keeps_session and not self._connected:
+                    raise ChatError(f"not connected to {self.address}; message not sent")
                 return self._hold(texts)
             for text_line in texts:
                 self.session.sent(text_line)
@@ -200,6 +205,8 @@ class ChatClient:
         except _NotConnected:
             # Lost under us: the chat lines are unacknowledged, so they go again
             # after the resume; the commands wait with the pending lines.
+            if not self._keeps_session:
+                raise
             with SESSION_LOCK:
                 commands = [line for line in texts if expected_echo(line) is None]
                 self._hold(commands)

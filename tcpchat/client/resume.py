@@ -13,11 +13,12 @@ from the server (:meth:`Resumer.take`):
 * any other line is the next line of the room's log: the position advances
   by one, and an echo of our own chat acknowledges it.
 
-When the replay is over (the count in ``welcome back``; at once on a new
-session, a reset history or lines no longer kept, where no count can be
-trusted) the resumer sends :meth:`Session.to_send_after_resume` (chat whose
-echo never came, then what was typed while away) and only then lets typed
-lines through (:attr:`Resumer.ready`), so nothing overtakes them.
+When the replay is over (the count in ``welcome back``; at the ``session``
+notice for a reset history or lines no longer kept, where no count can be
+trusted; at once for ``/hello``, which has no replay) the resumer sends
+:meth:`Session.to_send_after_resume` (chat whose echo never came, then what
+was typed while away) and only then lets typed lines through
+(:attr:`Resumer.ready`), so nothing overtakes them.
 
 One process-wide lock (:data:`SESSION_LOCK`) guards every session, because a
 session passes between clients: the stdin thread may still be queueing a
@@ -92,6 +93,12 @@ class Resumer:
             line = self.session.hello_line()
             self._resuming = line.startswith("/resume ")
             return line
+
+    def opened(self) -> None:
+        """The first line is queued: a new session has no replay to wait for."""
+        with SESSION_LOCK:
+            if not self._resuming:
+                self._finish()
 
     def lost(self) -> None:
         """The connection ended: lines typed from now on wait for the next one."""

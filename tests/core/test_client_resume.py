@@ -203,18 +203,40 @@ def test_a_reset_history_is_said_and_the_unacknowledged_sent_again(
 
 def test_held_lines_are_bounded_at_the_limit_with_a_message(server: ScriptedServer) -> None:
     session = Session(nick="Eve")
+    first, watcher = connect(server, session)
+    assert server.read_line() == "/hello Eve"
+    welcome_new(server)
+    server.drop()
+    watcher.wait_for(events.Disconnected)
+    for number in range(Session.max_pending_lines):
+        assert first.send(f"line {number}") is False
+    with pytest.raises(ChatError, match="100 lines are already waiting"):
+        first.send("one too many")
+    first.close()
     client, _ = connect(server, session)
     try:
-        assert server.read_line() == "/hello Eve"
-        for number in range(Session.max_pending_lines):  # before the session notice: held
-            assert client.send(f"line {number}") is False
-        with pytest.raises(ChatError, match="100 lines are already waiting"):
-            client.send("one too many")
-        welcome_new(server)
+        assert server.read_line() == "/resume log1 0 Eve tok1"
+        server.say("~* welcome back, you are Eve; 0 lines you missed follow")
+        server.say("~* session tok1 in log1 at 0")
         received = [server.read_line() for _ in range(Session.max_pending_lines)]
         assert received == [f"line {number}" for number in range(Session.max_pending_lines)]
     finally:
         client.close()
+
+
+def test_a_client_without_a_kept_session_refuses_lines_once_lost(server: ScriptedServer) -> None:
+    client = ChatClient(*server.address, nick="Eve")
+    watcher = Watcher(client)
+    client.connect()
+    server.accept()
+    assert server.read_line() == "/hello Eve"
+    assert client.send("straight out")  # a new session has no replay to wait for
+    assert server.read_line() == "straight out"
+    server.drop()
+    watcher.wait_for(events.Disconnected)
+    with pytest.raises(ChatError, match="not connected"):
+        client.send("nobody will resume this")
+    client.close()
 
 
 def test_a_server_without_sessions_lets_lines_through(server: ScriptedServer) -> None:
