@@ -29,7 +29,7 @@ from tcpchat.server import ChatServer
 from tcpchat.session import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from tcp_proxy import TcpProxy  # noqa: E402
+from tcp_proxy import TcpProxy  # type: ignore[import-not-found]
 
 
 def talk(address: tuple[str, int], interval: float, stop: threading.Event) -> int:
@@ -105,7 +105,8 @@ def main() -> None:
     exact = ticks == [f"tick {number}" for number in range(said[0])]
     print(
         f"resume, proxy cut -> first live line after the replay, {args.cuts} cuts, "
-        f"talker every {args.interval * 1000:g} ms: median {statistics.median(timings) * 1000:.1f} ms, "
+        f"talker every {args.interval * 1000:g} ms: "
+        f"median {statistics.median(timings) * 1000:.1f} ms, "
         f"max {max(timings) * 1000:.1f} ms; lines replayed per resume: median "
         f"{statistics.median(missed):g}, max {max(missed)}; {said[0]} talker lines, each seen "
         f"exactly once: {exact}"
