@@ -148,7 +148,9 @@ class ChatClient:
         self._connected = True
         self._emit(events.Connected(self.host, self.port))
         if self.password is not None:
-            self.send(f"/pass {self.password}")  # first: the server asks before anything else
+            self._send_held(
+                [f"/pass {self.password}"]
+            )  # first: the server asks before anything else
         self._send_held([self._resumer.first_line()])
         self._resumer.opened()
         self._writer = threading.Thread(target=self._write_loop, name="tcpchat-client-writer")
