@@ -45,10 +45,16 @@ entries to send in one list.  Nothing here locks: the caller serialises calls
 from __future__ import annotations
 
 import bisect
+import secrets
 from typing import Hashable, Iterable, Protocol, Sequence
 
 Position = Hashable
 """An opaque place in a log; only the store that gave it out interprets it."""
+
+
+def new_log_id() -> str:
+    """A fresh log id: 64 random bits in hex (positions mean something only with it)."""
+    return secrets.token_hex(8)
 
 
 class Trimmed(LookupError):
@@ -64,6 +70,10 @@ class Trimmed(LookupError):
 
 class ChatLog(Protocol):
     """What the server needs of a history store (see the module docstring)."""
+
+    @property
+    def log_id(self) -> str:
+        """Which log this is: a random token made with it (a restarted memory log has a new one)."""
 
     @property
     def end(self) -> Position:
@@ -109,7 +119,7 @@ class MemoryLog:
     the file store reloads its newest lines into one after a restart.
     """
 
-    __slots__ = ("_end", "_end_offset", "_entries", "_offsets", "_starts")
+    __slots__ = ("_end", "_end_offset", "_entries", "_offsets", "_starts", "log_id")
 
     def __init__(self, start: int = 0) -> None:
         self._entries: list[bytes] = []  # each: one batch of lines, joined
@@ -117,6 +127,7 @@ class MemoryLog:
         self._offsets: list[int] = []  # absolute byte offset where each entry starts
         self._end = start  # lines ever appended (counting from *start*)
         self._end_offset = 0  # bytes ever appended
+        self.log_id = new_log_id()
 
     @property
     def end(self) -> int:
@@ -144,16 +155,24 @@ class MemoryLog:
 
     def read(self, after: Position, until: Position | None = None) -> list[bytes]:
         assert isinstance(after, int)
-        if after == self._end:
+        if after in (self._end, until):
             return []
         start = self._index(after)
         stop = len(self._entries) if until is None else self._index(until)
-        if start < len(self._entries) and self._starts[start] != after:
-            # *after* is inside a batch (a resume, never a cursor): its tail first.
-            skip = after - self._starts[start]
-            tail = self._entries[start].split(b"\n")[skip:]
-            return [b"\n".join(tail), *self._entries[start + 1 : stop]]
-        return self._entries[start:stop]
+        inside = start < len(self._entries) and self._starts[start] != after
+        if not inside and (stop == len(self._entries) or self._starts[stop] == until):
+            return self._entries[start:stop]  # batch boundaries: every cursor's case
+        # A resume or a history starts (or a reply sits) inside a batch: cut its lines.
+        assert until is None or isinstance(until, int)
+        last = self._end if until is None else until
+        chunks = []
+        for index in range(start, min(stop + 1, len(self._entries))):
+            first = self._starts[index]
+            lines = self._entries[index].split(b"\n")[:-1]
+            low, high = max(after - first, 0), min(last - first, len(lines))
+            if low < high:
+                chunks.append(b"\n".join(lines[low:high]) + b"\n")
+        return chunks
 
     def bytes_after(self, position: Position) -> int:
         assert isinstance(position, int)

@@ -22,11 +22,12 @@ The directory
 -------------
 ::
 
-    DIR/tcpchat-store                  "tcpchat store, format 1\\n"
+    DIR/tcpchat-store                  "tcpchat store, format 1\\nlog 0123456789abcdef\\n"
     DIR/00000000000000000000.log       segment: lines 1 ..
     DIR/00000000000000015420.log       segment: lines 15421 .. (newest: appended to)
 
-``tcpchat-store`` marks the directory as a store and names its format;
+``tcpchat-store`` marks the directory as a store, names its format and
+holds the store's log id (a marker from before log ids gets one on opening);
 a tcpchat refuses a format newer than its own (:data:`FORMAT`), a directory
 holding anything else, and one it cannot read or write, with a one-line
 :class:`StoreError` that changes nothing.  A missing or empty directory
@@ -76,7 +77,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Iterable, Sequence
 
-from tcpchat.chatlog import MemoryLog, Position
+from tcpchat.chatlog import MemoryLog, Position, new_log_id
 from tcpchat.errors import ChatError, describe
 
 try:
@@ -90,7 +91,8 @@ MARKER = "tcpchat-store"
 KEEP_LINES = 10_000
 SEGMENT_BYTES = 1 << 20
 _MARKER_TEXT = "tcpchat store, format {}\n"
-_MARKER_FORMAT = re.compile(rb"tcpchat store, format ([0-9]{1,9})\n\Z")
+_LOG_ID_TEXT = "log {}\n"
+_MARKER_FORMAT = re.compile(rb"tcpchat store, format ([0-9]{1,9})\n(?:log ([0-9a-f]{16})\n)?\Z")
 _SEGMENT_NAME = re.compile(r"([0-9]{20})\.log\Z")
 _HEADER = 8
 
@@ -163,6 +165,8 @@ class FileLog:
         self.keep_lines = keep_lines
         self.segment_bytes = segment_bytes
         self.recovered = ""
+        self.log_id = ""
+        """This store's log id (see :mod:`tcpchat.chatlog`): kept in the marker across restarts."""
         """What opening dropped (a torn last record), in one line; empty if nothing."""
         self._lock_fd = -1
         self._fd = -1
@@ -170,6 +174,7 @@ class FileLog:
         segments, payloads, cut = self._check()
         try:
             self._lock_fd = self._lock()
+            self._keep_log_id()
             self._segments = segments or [_Segment(0)]
             self._fd = self._open_newest(create=not segments, cut=cut)
         except BaseException:
@@ -301,6 +306,7 @@ class FileLog:
         found = _MARKER_FORMAT.match(self._read_file(MARKER))
         if found is None or int(found[1]) < 1:
             raise self._fail(f"{MARKER} is not a store marker", "give an empty or new directory")
+        self.log_id = found[2].decode("ascii") if found[2] else ""
         if int(found[1]) > FORMAT:
             raise self._fail(
                 f"written by a newer tcpchat (format {int(found[1])}, this one reads {FORMAT})",
@@ -369,6 +375,17 @@ class FileLog:
                     "in use by another tcpchat server", "stop it or give another directory"
                 ) from exc
         return fd
+
+    def _keep_log_id(self) -> None:
+        """Give a store its log id: a new one, or one whose marker predates log ids."""
+        if self.log_id:
+            return
+        self.log_id = new_log_id()
+        try:
+            with open(os.path.join(self.directory, MARKER), "a", encoding="ascii") as file:
+                file.write(_LOG_ID_TEXT.format(self.log_id))
+        except OSError as exc:
+            raise self._fail(f"cannot write ({describe(exc)})", "check its permissions") from exc
 
     def _open_newest(self, *, create: bool, cut: int | None) -> int:
         path = os.path.join(self.directory, self._segments[-1].name)

@@ -82,8 +82,8 @@ def problem(name: str) -> str | None:
         return "a nickname cannot contain control characters"
     if any(_invisible(ch) for ch in name):
         return "a nickname cannot contain invisible or direction-changing characters"
-    if name[0] in "*/":
-        return "a nickname cannot start with '*' or '/'"
+    if name[0] in "*/~":  # a notice, a command, a line for one session connection
+        return "a nickname cannot start with '*', '/' or '~'"
     if not any(unicodedata.category(ch)[0] in "LN" for ch in name):
         return "a nickname needs at least one letter or digit"
     if unicodedata.normalize("NFKC", name) != name:

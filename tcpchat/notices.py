@@ -84,6 +84,30 @@ FLOOD_WARNING = NoticeFormat(
 )
 SHUTTING_DOWN = NoticeFormat("shutting down", "server shutting down")
 
+# Sessions (sent to a session connection only, with the "~" prefix; see docs/protocol.md)
+SESSION = NoticeFormat("session", "session {token} in {log_id} at {position}")
+HISTORY = NoticeFormat("history", "history: the last {count} lines")
+HISTORY_END = NoticeFormat("end of history", "end of history")
+WELCOME_BACK = NoticeFormat(
+    "welcome back", "welcome back, you are {nick}; {count} lines you missed follow"
+)
+WELCOME_BACK_TRIMMED = NoticeFormat(
+    "welcome back, trimmed",
+    "welcome back, you are {nick}; {count} lines you missed are no longer kept",
+)
+WELCOME_BACK_RESET = NoticeFormat(
+    "welcome back, reset",
+    "welcome back, you are {nick}; the server's history was reset: "
+    "what was said while you were away is lost",
+)
+FIRST_LINE_ONLY = NoticeFormat(
+    "first line only", "error: /hello and /resume only as the first line"
+)
+AWAY = " (away)"
+"""After a nickname in the ``/who`` answer: held for a dropped session in its grace."""
+CONNECTION_LOST = "connection lost"
+"""The leaving reason announced when a dropped session's grace ends."""
+
 # At the door (before a connection joins): refusals and the password exchange
 SERVER_FULL = NoticeFormat("server full", "error: server full ({limit} clients); try again later")
 STOPPING = NoticeFormat(
@@ -111,7 +135,8 @@ NOTICES = (
     WELCOME, JOINED, LEFT, RENAMED, ONLINE, HELP, BYE, ALREADY_NAMED, ALREADY_IN,
     NICK_REFUSED, UNKNOWN_COMMAND, LINE_TOO_LONG, FLOOD_WARNING, SHUTTING_DOWN,
     SERVER_FULL, STOPPING, TOO_MANY_CONNECTIONS, PASSWORD_REQUIRED, PASSWORD_OK,
-    WRONG_PASSWORD, NO_PASSWORD, TLS_ONLY, CLOSING,
+    WRONG_PASSWORD, NO_PASSWORD, TLS_ONLY, SESSION, HISTORY, HISTORY_END,
+    WELCOME_BACK_TRIMMED, WELCOME_BACK_RESET, WELCOME_BACK, FIRST_LINE_ONLY, CLOSING,
 )  # fmt: skip
 """Every notice the server sends, the most specific first (CLOSING matches the refusals too)."""
 

@@ -37,11 +37,16 @@ from tcpchat import nicks
 from tcpchat.notices import (
     ALREADY_IN,
     ALREADY_NAMED,
+    AWAY,
     BYE,
     CLOSING,
+    CONNECTION_LOST,
     FINAL_REFUSALS,
+    FIRST_LINE_ONLY,
     FLOOD_WARNING,
     HELP,
+    HISTORY,
+    HISTORY_END,
     JOINED,
     LEFT,
     LINE_TOO_LONG,
@@ -57,6 +62,7 @@ from tcpchat.notices import (
     PASSWORD_WRONG,
     RENAMED,
     SERVER_FULL,
+    SESSION,
     SHUTTING_DOWN,
     STOPPING,
     TLS_ONLY,
@@ -64,6 +70,9 @@ from tcpchat.notices import (
     TOO_MANY_CONNECTIONS,
     UNKNOWN_COMMAND,
     WELCOME,
+    WELCOME_BACK,
+    WELCOME_BACK_RESET,
+    WELCOME_BACK_TRIMMED,
     WRONG_PASSWORD,
     NoticeFormat,
     parse_notice,
@@ -71,12 +80,47 @@ from tcpchat.notices import (
 
 # The notices are part of the protocol: re-exported, so protocol.WELCOME is their name here.
 __all__ = [
-    "ALREADY_IN", "ALREADY_NAMED", "BYE", "CLOSING", "FINAL_REFUSALS", "FLOOD_WARNING", "HELP",
-    "JOINED", "LEFT", "LINE_TOO_LONG", "NICK_REFUSED", "NOTICES", "NO_PASSWORD", "ONLINE",
-    "PASSWORD_ACCEPTED", "PASSWORD_MISSING", "PASSWORD_OK", "PASSWORD_PROMPT",
-    "PASSWORD_REQUIRED", "PASSWORD_WRONG", "RENAMED", "SERVER_FULL", "SHUTTING_DOWN",
-    "STOPPING", "TLS_ONLY", "TLS_REQUIRED", "TOO_MANY_CONNECTIONS", "UNKNOWN_COMMAND",
-    "WELCOME", "WRONG_PASSWORD", "NoticeFormat", "parse_notice",
+    "ALREADY_IN",
+    "ALREADY_NAMED",
+    "AWAY",
+    "BYE",
+    "CLOSING",
+    "CONNECTION_LOST",
+    "FINAL_REFUSALS",
+    "FIRST_LINE_ONLY",
+    "FLOOD_WARNING",
+    "HELP",
+    "HISTORY",
+    "HISTORY_END",
+    "JOINED",
+    "LEFT",
+    "LINE_TOO_LONG",
+    "NICK_REFUSED",
+    "NOTICES",
+    "NO_PASSWORD",
+    "ONLINE",
+    "PASSWORD_ACCEPTED",
+    "PASSWORD_MISSING",
+    "PASSWORD_OK",
+    "PASSWORD_PROMPT",
+    "PASSWORD_REQUIRED",
+    "PASSWORD_WRONG",
+    "RENAMED",
+    "SERVER_FULL",
+    "SESSION",
+    "SHUTTING_DOWN",
+    "STOPPING",
+    "TLS_ONLY",
+    "TLS_REQUIRED",
+    "TOO_MANY_CONNECTIONS",
+    "UNKNOWN_COMMAND",
+    "WELCOME",
+    "WELCOME_BACK",
+    "WELCOME_BACK_RESET",
+    "WELCOME_BACK_TRIMMED",
+    "WRONG_PASSWORD",
+    "NoticeFormat",
+    "parse_notice",
 ]  # fmt: skip
 
 ENCODING = "utf-8"
@@ -312,7 +356,27 @@ class Unknown:
     name: str
 
 
-Command = Union[Chat, Nick, Who, Help, Quit, Pass, Unknown]
+@dataclass(frozen=True)
+class Hello:
+    """``/hello [NICK]`` as the first line: start a session (under *nick*, if free)."""
+
+    nick: str = ""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """``/resume LOGID POSITION NICK TOKEN`` as the first line: go on with a session."""
+
+    log_id: str
+    position: int
+    nick: str
+    token: str = field(repr=False)  # a secret: kept out of reprs and logs
+
+
+Command = Union[Chat, Nick, Who, Help, Quit, Pass, Hello, Resume, Unknown]
+
+SESSION_PREFIX = "~"
+"""Before every line sent to one session connection only (a line without it is a log line)."""
 
 COMMAND_HELP = (
     "/nick NAME (change your name), /who (who is online), /help (this list), "
@@ -340,6 +404,13 @@ def parse_command(text: str) -> Command | None:
         return Quit()
     if word == "pass":
         return Pass(argument.strip())
+    if word == "hello":
+        return Hello(argument.strip())
+    if word == "resume":  # a malformed /resume is a /hello: a new session
+        parts = argument.split()
+        if len(parts) != 4 or not parts[1].isascii() or not parts[1].isdigit():
+            return Hello()
+        return Resume(parts[0], int(parts[1]), parts[2], parts[3])
     return Unknown(word)
 
 

@@ -18,7 +18,20 @@ from dataclasses import dataclass
 from typing import Hashable, Union
 
 from tcpchat import events, nicks, protocol
-from tcpchat.protocol import Chat, Help, Nick, Pass, Quit, Unknown, Who, format_chat, format_notice
+from tcpchat.protocol import (
+    Chat,
+    Hello,
+    Help,
+    Nick,
+    Pass,
+    Quit,
+    Resume,
+    Unknown,
+    Who,
+    format_chat,
+    format_notice,
+)
+from tcpchat.reservations import Reservations
 
 ConnectionId = Hashable
 
@@ -63,6 +76,7 @@ class ChatRoom:
         self,
         operator_nick: str = protocol.OPERATOR_NICK,
         default_nick: str = protocol.DEFAULT_CLIENT_NICK,
+        resume_grace: float = 0.0,
     ) -> None:
         for name in (operator_nick, default_nick):
             problem = protocol.validate_nick(name)
@@ -74,6 +88,9 @@ class ChatRoom:
         self._taken_folded: set[str] = {nicks.skeleton(operator_nick)}
         """The :func:`tcpchat.nicks.skeleton` of every name in use, the operator's included."""
         self._next_suffix = 2
+        self._tokens: dict[ConnectionId, str] = {}  # session connections' tokens
+        self.reservations = Reservations(resume_grace)
+        """Nicknames of dropped sessions, held until their grace ends (see :meth:`expire`)."""
 
     # -- queries -----------------------------------------------------------
 
@@ -93,18 +110,59 @@ class ChatRoom:
 
     # -- events ------------------------------------------------------------
 
-    def connect(self, connection: ConnectionId, peer: str = "") -> list[Action]:
-        """A new connection (from address *peer*) arrived: name it, welcome it, tell the others."""
+    def connect(
+        self, connection: ConnectionId, peer: str = "", nick: str = "", token: str = ""
+    ) -> list[Action]:
+        """A new connection (from address *peer*) arrived: name it, welcome it, tell the others.
+
+        *nick*: the name asked for (``/hello NICK``), if free and valid; else a
+        default name and a reply saying why.  *token*: the session's, if any.
+        """
         if connection in self._nicks:
             raise ValueError(f"connection {connection!r} is already in the room")
-        nick = self._unique_nick(self.default_nick)
-        self._nicks[connection] = nick
-        self._taken_folded.add(nicks.skeleton(nick))
+        name, refused = self._seat(connection, nick, token)
         return [
-            events.Joined(nick, peer),
-            Reply(connection, format_notice(protocol.WELCOME.format(nick=nick))),
-            Broadcast(format_notice(protocol.JOINED.format(nick=nick))),
+            events.Joined(name, peer),
+            Reply(connection, format_notice(protocol.WELCOME.format(nick=name))),
+            *refused,
+            Broadcast(format_notice(protocol.JOINED.format(nick=name))),
         ]
+
+    def resume(
+        self, connection: ConnectionId, peer: str, nick: str, token: str
+    ) -> tuple[str, list[Action]]:
+        """A session comes back on a new connection: its nickname, and the actions.
+
+        The name held for *token* (a drop in its grace), or held by a still
+        open connection of *token* (closed silently: a :class:`Close` for a
+        connection no longer in the room), comes back with no notice to
+        anyone.  Otherwise *nick* joins as new (if free; else a default name).
+        The welcome-back reply is the caller's: it knows the log.
+        """
+        if connection in self._nicks:
+            raise ValueError(f"connection {connection!r} is already in the room")
+        old = next((c for c, t in self._tokens.items() if t == token), None)
+        if old is not None:
+            name = self._nicks.pop(old)
+            del self._tokens[old]
+            self._nicks[connection], self._tokens[connection] = name, token
+            return name, [Close(old)]
+        held = self.reservations.claim(token)
+        if held is not None:
+            self._nicks[connection], self._tokens[connection] = held, token
+            return held, []
+        name, refused = self._seat(connection, nick, token)
+        joined = format_notice(protocol.JOINED.format(nick=name))
+        return name, [events.Joined(name, peer), *refused, Broadcast(joined)]
+
+    def expire(self, now: float) -> list[Action]:
+        """Announce the dropped sessions whose grace has ended by *now*; free their names."""
+        actions: list[Action] = []
+        for nick in self.reservations.expired(now):
+            self._taken_folded.discard(nicks.skeleton(nick))
+            left = protocol.LEFT.format(nick=nick, reason=protocol.CONNECTION_LOST)
+            actions += [events.Left(nick, protocol.CONNECTION_LOST), Broadcast(format_notice(left))]
+        return actions
 
     def receive(self, connection: ConnectionId, text: str) -> list[Action]:
         """One complete line arrived from *connection*."""
@@ -121,6 +179,8 @@ class ChatRoom:
         if isinstance(command, Help):
             help_text = protocol.HELP.format(commands=protocol.COMMAND_HELP)
             return [Reply(connection, format_notice(help_text))]
+        if isinstance(command, (Hello, Resume)):
+            return [Reply(connection, format_notice(protocol.FIRST_LINE_ONLY.format()))]
         if isinstance(command, Pass):
             # Passwords are checked before a connection joins (tcpchat.server.door);
             # here one is just a mistake, and the reply says nothing about any password.
@@ -142,10 +202,19 @@ class ChatRoom:
             return []
         return self._chat(self.operator_nick, protocol.neutralise(text), own=True)
 
-    def disconnect(self, connection: ConnectionId, reason: str) -> list[Action]:
-        """*connection* is gone (quit, closed, reset, dropped); tell the others."""
+    def disconnect(
+        self, connection: ConnectionId, reason: str, now: float | None = None
+    ) -> list[Action]:
+        """*connection* is gone (quit, closed, reset, dropped); tell the others.
+
+        With *now* (the connection was lost, not closed on purpose), a
+        session's nickname is held for its grace instead: nobody is told yet.
+        """
         nick = self._nicks.pop(connection, None)
+        token = self._tokens.pop(connection, None)
         if nick is None:
+            return []
+        if token is not None and now is not None and self.reservations.hold(token, nick, now):
             return []
         self._taken_folded.discard(nicks.skeleton(nick))
         reason = protocol.clip(reason, _MAX_ECHO_BYTES)
@@ -167,7 +236,8 @@ class ChatRoom:
         lines: list[str] = []
         names: list[str] = []
         size = 0
-        for nick in self.nicks():
+        away = [nick + protocol.AWAY for nick in self.reservations.nicks()]
+        for nick in [*self.nicks(), *away]:
             width = len(nick.encode("utf-8")) + (2 if names else 0)  # ", " between names
             if names and size + width > room:
                 lines.append(format_notice(protocol.ONLINE.format(nicks=", ".join(names))))
@@ -192,6 +262,23 @@ class ChatRoom:
         self._taken_folded.add(nicks.skeleton(new))
         renamed = protocol.RENAMED.format(old=old, new=new)
         return [events.Renamed(old, new), Broadcast(format_notice(renamed))]
+
+    def _seat(self, connection: ConnectionId, nick: str, token: str) -> tuple[str, list[Action]]:
+        """Give *connection* *nick* if it may have it, else a default name and why not."""
+        refused: list[Action] = []
+        wanted = nicks.normalise(nick)
+        problem = protocol.validate_nick(wanted) if nick else None
+        if problem is None and nick and self._taken(wanted):
+            problem = f"{wanted} is already taken"
+        name = wanted if nick and problem is None else self._unique_nick(self.default_nick)
+        if problem is not None:
+            text = protocol.NICK_REFUSED.format(problem=problem, nick=name)
+            refused.append(Reply(connection, format_notice(text)))
+        self._nicks[connection] = name
+        self._taken_folded.add(nicks.skeleton(name))
+        if token:
+            self._tokens[connection] = token
+        return name, refused
 
     def _taken(self, nick: str) -> bool:
         return nicks.skeleton(nick) in self._taken_folded

@@ -20,12 +20,18 @@ the order of changes is the order everyone sees.
 from __future__ import annotations
 
 import threading
+import time
 
 from tcpchat import events, protocol
+from tcpchat.chatlog import ChatLog, Position
+from tcpchat.protocol import Hello, Resume
+from tcpchat.reservations import new_token
 from tcpchat.room import Action, Broadcast, ChatRoom, Close, Reply
 from tcpchat.server.delivery import Connection, Delivery
 from tcpchat.server.dispatch import EventDispatcher
-from tcpchat.streams import Stream
+
+MAX_REASON_BYTES = 256
+"""Longest caller-supplied reason (a /kick's) in a notice, as the room clips its echoes."""
 
 
 class Changes:
@@ -38,11 +44,19 @@ class Changes:
         *,
         max_backlog_bytes: int,
         linger_seconds: float,
+        history: int = 0,
+        log: ChatLog | None = None,
     ) -> None:
         self.lock = threading.Lock()
         self.room = room
+        self.history = history
+        """How many of the newest log lines a newcomer is shown."""
         self.delivery = Delivery(
-            self, max_backlog_bytes=max_backlog_bytes, linger_seconds=linger_seconds
+            self,
+            max_backlog_bytes=max_backlog_bytes,
+            linger_seconds=linger_seconds,
+            log=log,
+            keep_lines=history,
         )
         self.stopping = False
         """Set (inside a change) when the server begins to stop: nobody joins after."""
@@ -70,12 +84,97 @@ class Changes:
 
     # -- inside a change -----------------------------------------------------
 
-    def join(self, sock: Stream, peer: str) -> Connection:
-        """Give an admitted connection its nickname and place in the log."""
-        connection = Connection(sock, peer)
+    def join(self, connection: Connection, first: Hello | Resume | None = None) -> None:
+        """Give an admitted connection its nickname and place in the log.
+
+        *first*: the session command it opened with, if any (see docs/protocol.md).
+        The connection's cursor is where the log was when it arrived (set by
+        the server): what was said while its first line was awaited follows
+        its history.
+        """
+        arrival = self._arrival(connection)
         self.delivery.add(connection)
-        self.apply(self.room.connect(connection, peer))
-        return connection
+        if isinstance(first, Resume):
+            self._resume(connection, first, arrival)
+            return
+        if first is not None:
+            connection.session = new_token()
+        nick = "" if first is None else first.nick
+        actions = self.room.connect(connection, connection.peer, nick, connection.session or "")
+        self._greet(connection, actions, self._history_start(arrival), arrival)
+
+    def _resume(self, connection: Connection, first: Resume, arrival: Position) -> None:
+        """Seat a returning session where it was: its nickname back, the lines it missed."""
+        connection.session = first.token
+        nick, actions = self.room.resume(connection, connection.peer, first.nick, first.token)
+        log = self.delivery.log
+        end, oldest, position = log.end, log.oldest, first.position
+        if not (isinstance(end, int) and isinstance(oldest, int)):
+            end = oldest = -1  # positions that are not counts: cannot resume by number
+        history: Position | None = None
+        if first.log_id != log.log_id or position > end or end < 0:
+            # another log (a restart without a store): history, as for a newcomer
+            welcome = protocol.WELCOME_BACK_RESET.format(nick=nick)
+            start, history = self._history_start(arrival), arrival
+        elif position < oldest:
+            missed = oldest - position
+            welcome, start = protocol.WELCOME_BACK_TRIMMED.format(nick=nick, count=missed), oldest
+        else:
+            welcome = protocol.WELCOME_BACK.format(nick=nick, count=end - position)
+            start = position
+        back = Reply(connection, protocol.format_notice(welcome))
+        self._greet(connection, [back, *actions], start, history)
+
+    def _arrival(self, connection: Connection) -> Position:
+        """Where the log was when *connection* arrived (the oldest kept, if trimmed since)."""
+        arrival, oldest = connection.cursor, self.delivery.log.oldest
+        if isinstance(arrival, int) and isinstance(oldest, int) and arrival < oldest:
+            return oldest
+        return arrival
+
+    def _history_start(self, arrival: Position) -> Position:
+        """Where a newcomer's history starts: the :attr:`history` lines before *arrival*."""
+        oldest = self.delivery.log.oldest
+        if not (isinstance(arrival, int) and isinstance(oldest, int)):
+            return arrival  # a store whose positions are not counts: no history
+        return max(oldest, arrival - self.history)
+
+    def _greet(
+        self,
+        connection: Connection,
+        actions: list[Action],
+        start: Position,
+        history: Position | None,
+    ) -> None:
+        """The replies in *actions*, the session notice, then the log from *start* on.
+
+        *history*: the lines from *start* to there are history, framed by two
+        notices.  Then the rest of *actions* (a join notice for everyone, events).
+        """
+        delivery = self.delivery
+        delivery.rewind(connection, start)
+        replies = [action.line for action in actions if isinstance(action, Reply)]
+        if connection.session is not None:
+            log_id = delivery.log.log_id
+            session = protocol.SESSION.format(
+                token=connection.session, log_id=log_id, position=start
+            )
+            replies.append(protocol.format_notice(session))
+        count = 0
+        if isinstance(history, int) and isinstance(start, int):
+            count = history - start
+        if count:
+            replies.append(protocol.format_notice(protocol.HISTORY.format(count=count)))
+        for line in replies:
+            delivery.reply(connection, protocol.encode_line(line), at=start)
+        if count:
+            last = protocol.format_notice(protocol.HISTORY_END.format())
+            delivery.reply(connection, protocol.encode_line(last), at=history)
+        for action in actions:
+            if isinstance(action, Close):  # an older connection of this session: silently
+                assert isinstance(action.connection, Connection)
+                self.close(action.connection, "resumed on another connection", abort=True)
+        self.apply([action for action in actions if not isinstance(action, (Reply, Close))])
 
     def apply(self, actions: list[Action]) -> None:
         """Carry out what the room asked for: send, close, tell the observers."""
@@ -92,7 +191,8 @@ class Changes:
                 self._news.append(action)
 
     def tell(self, connection: Connection, notice: str) -> None:
-        """Send notice text *notice* to *connection* only."""
+        """Send notice text *notice* to *connection* only (clipped to the line limit)."""
+        notice = protocol.clip(notice, protocol.MAX_SERVER_LINE_BYTES - len(protocol.NOTICE_PREFIX))
         self.delivery.reply(connection, protocol.encode_line(protocol.format_notice(notice)))
 
     def emit(self, event: events.Event) -> None:
@@ -102,24 +202,29 @@ class Changes:
 
     def expel(self, connection: Connection, reason: str) -> None:
         """Tell *connection* why it is being closed, then close it."""
+        reason = protocol.clip(reason, MAX_REASON_BYTES)
         self.tell(connection, protocol.CLOSING.format(reason=reason))
         self.close(connection, reason)
 
     def drop(self, connection: Connection, reason: str) -> None:
         """Close a broken or too slow *connection* without sending it anything more."""
-        self.close(connection, reason, abort=True)
+        self.close(connection, reason, abort=True, lost=True)
 
-    def close(self, connection: Connection, reason: str = "quit", abort: bool = False) -> None:
+    def close(
+        self, connection: Connection, reason: str = "quit", abort: bool = False, lost: bool = False
+    ) -> None:
         """Take *connection* out of the room; its writer sends what is left, then hangs up.
 
         What is left is taken now, so a closing client no longer holds the log.
         With *abort* (a dropped or broken connection) nothing more is sent.
+        *lost*: not closed on purpose, so a session keeps its nickname for its grace.
         """
         if connection.closing:
             return
         self.delivery.close(connection, abort)
         if connection in self.room:
-            self.apply(self.room.disconnect(connection, reason))
+            now = time.monotonic() if lost else None
+            self.apply(self.room.disconnect(connection, reason, now))
 
     # -- outside a change ----------------------------------------------------
 

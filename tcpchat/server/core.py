@@ -49,10 +49,12 @@ import threading
 import time
 
 from tcpchat import events, protocol
+from tcpchat.chatlog import ChatLog
 from tcpchat.errors import ChatError, describe, format_address
 from tcpchat.guard import Limits
 from tcpchat.room import Broadcast, ChatRoom
 from tcpchat.server.changes import Changes
+from tcpchat.server.delivery import Connection
 from tcpchat.server.dispatch import EventDispatcher
 from tcpchat.server.door import Door, Gate
 from tcpchat.server.reader import Reader
@@ -78,6 +80,12 @@ class ChatServer:
     linger_seconds = 2.0
     """After the last byte to a closing client, how long to wait for its close."""
     recv_bytes = 65536
+    history = 50
+    """How many of the newest log lines a newcomer is shown (0: none)."""
+    resume_grace = 60.0
+    """Seconds a dropped session's nickname is kept for it to resume (0: none)."""
+    hello_seconds = 0.25
+    """How long a new connection's first line (``/hello``, ``/resume``) is waited for."""
     limits = Limits()
     """Flood control, connections per address and deadlines: see :mod:`tcpchat.guard`."""
 
@@ -93,6 +101,9 @@ class ChatServer:
         limits: Limits | None = None,
         tls: ssl.SSLContext | None = None,
         password: str | None = None,
+        history: int | None = None,
+        resume_grace: float | None = None,
+        log: ChatLog | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -104,12 +115,20 @@ class ChatServer:
             self.max_backlog_bytes = max_backlog_bytes
         if limits is not None:
             self.limits = limits
+        if history is not None:
+            self.history = history
+        if resume_grace is not None:
+            self.resume_grace = resume_grace
+        if self.history < 0 or self.resume_grace < 0:
+            raise ValueError("history and resume_grace cannot be negative")
         self._events = EventDispatcher()
         self._changes = Changes(
-            ChatRoom(operator_nick=operator_nick),
+            ChatRoom(operator_nick=operator_nick, resume_grace=self.resume_grace),
             self._events,
             max_backlog_bytes=self.max_backlog_bytes,
             linger_seconds=self.linger_seconds,
+            history=self.history,
+            log=log,
         )
         self._delivery = self._changes.delivery
         # TLS and the password are checked at the door, before joining.
@@ -128,6 +147,7 @@ class ChatServer:
             limits=self.limits,
             recv_bytes=self.recv_bytes,
         )
+        self._reader.hello_seconds = self.hello_seconds
         self._listener: socket.socket | None = None
         self._wake_accept: tuple[socket.socket, socket.socket] | None = None
         self._accept_thread = threading.Thread()
@@ -243,7 +263,7 @@ class ChatServer:
             selector.register(self._listener, selectors.EVENT_READ)
             selector.register(self._wake_accept[0], selectors.EVENT_READ)
             while True:
-                for key, _ in selector.select():
+                for key, _ in selector.select(self._expire()):
                     if key.fileobj is self._wake_accept[0]:
                         return
                     try:
@@ -259,23 +279,46 @@ class ChatServer:
                         sock.close()
                         self._changes.post(events.Error(f"cannot serve a connection: {exc}"))
 
+    def _expire(self) -> float | None:
+        """Announce the sessions whose grace is over; how long until the next look.
+
+        The accept thread is the timer: it looks at least once a second while
+        there is a grace period (a nickname held meanwhile is seen then).
+        """
+        if self.resume_grace <= 0:
+            return None
+        changes = self._changes
+        now = time.monotonic()
+        with changes.lock:
+            deadline = changes.room.reservations.next_deadline()
+        if deadline is not None and deadline <= now:
+            with changes():
+                if not changes.stopping:
+                    changes.apply(changes.room.expire(now))
+                deadline = changes.room.reservations.next_deadline()
+        return min(1.0, max(0.0, 1.0 if deadline is None else deadline - now))
+
     def _wait_for_stop(self, seconds: float) -> None:
         assert self._wake_accept is not None
         select.select([self._wake_accept[0]], [], [], seconds)
 
     def _enter(self, sock: Stream, host: str, peer: str) -> None:
-        """Seat a connection the door let in: nickname, log position, reader (in a change)."""
-        connection = self._changes.join(sock, peer)
+        """Seat a connection the door let in: its reader joins it to the room (in a change).
+
+        The reader first waits (briefly) for a session command as the first line.
+        """
+        connection = Connection(sock, peer)
+        connection.cursor = self._delivery.log.end  # it hears everything from now on
         try:
             connection.reader = start_thread(
                 self._reader.run, f"tcpchat-reader {peer}", connection, host
             )
         except RuntimeError as exc:  # "can't start new thread": out of threads or memory
-            self._changes.drop(connection, f"cannot start its reader: {exc}")
             self._door.leave(host)
             sock.close()
             self._changes.emit(events.Error(f"cannot serve {peer}: {exc}"))
             return
+        self._door.greeting.add(connection)
         self._reader.alive.add(connection)
 
     def _log_bytes(self) -> int:

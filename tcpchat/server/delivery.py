@@ -70,7 +70,7 @@ class Connection:
 
     __slots__ = (
         *("sock", "peer", "cursor", "private", "queued", "leftover", "closing", "final"),
-        *("abort", "deadline", "bell", "peer_closed", "done", "reader", "writer"),
+        *("abort", "deadline", "bell", "peer_closed", "done", "reader", "writer", "session"),
     )
 
     def __init__(self, sock: Stream, peer: str) -> None:
@@ -91,6 +91,8 @@ class Connection:
         self.done = threading.Event()  # closed, and nothing more will be sent
         self.reader: threading.Thread
         self.writer: threading.Thread | None = None  # started when first needed
+        self.session: str | None = None
+        """The session's token, for a connection that opened one (its replies get ``~``)."""
 
 
 Claimed = Tuple[Connection, bytes]
@@ -128,8 +130,11 @@ class Delivery:
         max_backlog_bytes: int,
         linger_seconds: float,
         log: ChatLog | None = None,
+        keep_lines: int = 0,
     ) -> None:
         self._changes = changes
+        self.keep_lines = keep_lines
+        """Lines the log keeps even when every client has them (the history for newcomers)."""
         self._lock = changes.lock
         self.max_backlog_bytes = max_backlog_bytes
         self.linger_seconds = linger_seconds
@@ -153,15 +158,27 @@ class Delivery:
         self.connections.add(connection)
         self._idle.add(connection)
 
+    def rewind(self, connection: Connection, position: Position) -> None:
+        """Send *connection* (just added) the log from *position* on: history, or a resume."""
+        self._flush_batch()
+        connection.cursor = position
+        self._fanout_due = True
+
     def broadcast(self, line: bytes) -> None:
         self._batch.append(line)
 
-    def reply(self, connection: Connection, line: bytes) -> None:
-        """Queue *line* for *connection* alone; drop the connection if that is over budget."""
+    def reply(self, connection: Connection, line: bytes, at: Position | None = None) -> None:
+        """Queue *line* for *connection* alone; drop the connection if that is over budget.
+
+        It goes after the log up to *at* (by default, up to now).  A session
+        connection's replies are marked with ``~`` (not log lines).
+        """
         if connection.closing:
             return  # what it is sent was settled when it closed
         self._flush_batch()  # the reply goes after the broadcasts before it
-        connection.private.append((self.log.end, line))
+        if connection.session is not None:
+            line = b"~" + line
+        connection.private.append((self.log.end if at is None else at, line))
         connection.queued += len(line)
         if self.waiting(connection) > self.max_backlog_bytes:
             self._drop_slow(connection)
@@ -380,4 +397,8 @@ class Delivery:
             if self.waiting(connection) > self.max_backlog_bytes:
                 self._drop_slow(connection)
         self._flush_batch()  # the notices of those drops
-        self.log.trim(c.cursor for c in self.connections)
+        needed = [c.cursor for c in self.connections]
+        end = self.log.end
+        if isinstance(end, int):  # keep the history newcomers are shown
+            needed.append(max(0, end - self.keep_lines))
+        self.log.trim(needed)

@@ -77,6 +77,8 @@ class Door:
         self.sources = Sources(Limits(max_connections_per_address=per_address))
         """Connections and budgets per source address (shared with the readers)."""
         self._at_door: set[threading.Thread] = set()  # gate threads still running
+        self.greeting: set[object] = set()
+        """Seated connections whose first line is awaited (not yet in the room)."""
 
     def use_limits(self, limits: Limits) -> None:
         """Apply the server's per-address *limits* (before the server starts)."""
@@ -84,7 +86,7 @@ class Door:
 
     def seats_taken(self) -> int:
         """The one seat count: everyone in the room and everyone at the door (in a change)."""
-        return len(self._changes.room) + len(self._at_door)
+        return len(self._changes.room) + len(self._at_door) + len(self.greeting)
 
     def admit(self, sock: socket.socket, host: str, peer: str) -> None:
         """Seat *sock* from *host*, send it through the gate, or refuse it and say why."""
@@ -103,7 +105,11 @@ class Door:
                 why = f"too many connections from {host}"
             elif (wait := self.sources.join_wait(host)) > 0 or self.gate.needed:
                 name = f"tcpchat-gate {peer}"
-                thread = start_thread(self._open, name, sock, host, peer, wait)
+                try:
+                    thread = start_thread(self._open, name, sock, host, peer, wait)
+                except RuntimeError:  # "can't start new thread": give the seat back
+                    self.sources.release(host)
+                    raise
                 self._at_door.add(thread)
             else:
                 self._enter(sock, host, peer)

@@ -39,6 +39,8 @@ class Reader:
 
     pause_slice = 0.25
     """While pacing, how often to look whether the connection is closing meanwhile."""
+    hello_seconds = 0.25
+    """How long a new connection's first line (``/hello``, ``/resume``) is waited for."""
 
     def __init__(
         self,
@@ -60,15 +62,24 @@ class Reader:
         self._slowed: set[Connection] = set()  # told they are being slowed (once each)
 
     def run(self, connection: Connection, host: str) -> None:
-        """A reader thread's life: read until the peer goes, then close and clean up."""
+        """A reader thread's life: join, read until the peer goes, then close and clean up."""
         changes = self._changes
         buffer = protocol.LineBuffer(self.max_line_bytes)
         guard = ConnectionGuard(self.limits)
         reason = "connection closed"
+        joined = False
         try:
-            while True:
-                # No deadline (None) unless a line is unfinished, or idle time counts.
-                timeout = None if connection.closing else guard.seconds_left()
+            joined, ended = self._join(connection, host, buffer, guard)
+            while joined and not ended:
+                # No deadline (None) unless a line is unfinished, or idle time counts;
+                # a closing connection is drained only until its goodbye's deadline.
+                if connection.closing:
+                    left = connection.deadline - time.monotonic()
+                    if left <= 0 or not wait_readable(connection.sock, left):
+                        break
+                    timeout = None
+                else:
+                    timeout = guard.seconds_left()
                 if timeout is not None and not wait_readable(connection.sock, timeout):
                     expired = guard.expired_reason()
                     if expired is not None:
@@ -88,7 +99,11 @@ class Reader:
             reason = describe(exc)
         connection.peer_closed.set()
         with changes():
-            changes.close(connection, reason, abort=reason != "connection closed")
+            self._door.greeting.discard(connection)
+            if joined:  # not /quit: a session keeps its nickname for its grace
+                changes.close(connection, reason, abort=reason != "connection closed", lost=True)
+            else:
+                connection.done.set()
         connection.done.wait()  # the writer has said goodbye, if there was one to say
         if connection.writer is not None:
             connection.writer.join()
@@ -97,6 +112,60 @@ class Reader:
             self.alive.discard(connection)
             self._slowed.discard(connection)
             self._door.leave(host)
+
+    def _join(
+        self,
+        connection: Connection,
+        host: str,
+        buffer: protocol.LineBuffer,
+        guard: ConnectionGuard,
+    ) -> tuple[bool, bool]:
+        """Join the room (after the first line, or the wait for it); its other lines.
+
+        Whether it joined (not if the server is stopping) and whether the peer has gone.
+        """
+        changes = self._changes
+        frames, ended = self._first_line(connection, buffer)
+        with changes(connection):
+            self._door.greeting.discard(connection)
+            if changes.stopping:
+                return False, ended
+            changes.join(connection, self._session_command(frames))
+        if frames:
+            lines = sum(isinstance(frame, protocol.Line) for frame in frames)
+            guard.received(lines, buffer.pending_bytes > 0 or buffer.discarding)
+            self._take(connection, host, frames, guard)
+        return True, ended
+
+    def _first_line(
+        self, connection: Connection, buffer: protocol.LineBuffer
+    ) -> tuple[Frames, bool]:
+        """Wait up to :attr:`hello_seconds` for the first line (a session command?).
+
+        The frames read so far, and whether the peer has already gone.
+        """
+        frames: Frames = []
+        deadline = time.monotonic() + self.hello_seconds
+        while not frames:
+            left = deadline - time.monotonic()
+            if left <= 0 or not wait_readable(connection.sock, left):
+                break
+            data = connection.sock.recv(self.recv_bytes)
+            if not data:
+                return frames, True
+            frames = buffer.feed(data)
+        return frames, False
+
+    @staticmethod
+    def _session_command(frames: Frames) -> protocol.Hello | protocol.Resume | None:
+        """``/hello`` or ``/resume`` if the first frame is one (taken off *frames*)."""
+        if not frames or not isinstance(frames[0], protocol.Line):
+            return None
+        command = protocol.parse_command(frames[0].text)
+        if not isinstance(command, (protocol.Hello, protocol.Resume)):
+            return None
+        del frames[0]
+        return command
 
     def _take(
         self, connection: Connection, host: str, frames: Frames, guard: ConnectionGuard

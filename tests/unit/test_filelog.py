@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tcpchat.chatlog import ChatLog, Trimmed
+from tcpchat.chatlog import ChatLog, MemoryLog, Trimmed
 from tcpchat.errors import ChatError
 from tcpchat.filelog import FORMAT, MARKER, FileLog, StoreError, encode_record, segment_names
 
@@ -62,7 +62,7 @@ def test_a_missing_directory_or_an_empty_one_becomes_a_store(tmp_path: Path) -> 
     deep = tmp_path / "new" / "store"
     with FileLog(deep) as log:
         log.append(lines("x"))
-    assert (deep / MARKER).read_text() == f"tcpchat store, format {FORMAT}\n"
+    assert (deep / MARKER).read_text() == f"tcpchat store, format {FORMAT}\nlog {log.log_id}\n"
     empty = tmp_path / "empty"
     empty.mkdir()
     FileLog(empty).close()
@@ -269,3 +269,33 @@ def test_empty_batches_are_not_written_and_rotation_goes_on(tmp_path: Path) -> N
     assert segment_names(tmp_path) == ["00000000000000000000.log", "00000000000000000001.log"]
     with FileLog(tmp_path) as log:
         assert log.tail(5) == lines("a", "b")
+
+
+def test_the_log_id_survives_a_restart_and_an_old_marker_gets_one(tmp_path: Path) -> None:
+    with FileLog(tmp_path / "a") as log:
+        log_id = log.log_id
+        log.append(lines("x"))
+    assert len(log_id) == 16
+    assert int(log_id, 16) >= 0
+    with FileLog(tmp_path / "a") as log:
+        assert log.log_id == log_id
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / MARKER).write_text(f"tcpchat store, format {FORMAT}\n")  # before log ids
+    with FileLog(old) as log:
+        given = log.log_id
+    with FileLog(old) as log:
+        assert log.log_id == given != log_id
+
+
+def test_memory_read_cuts_inside_batches() -> None:
+    memory = MemoryLog()
+    memory.append(lines("a", "b", "c"))
+    memory.append(lines("d", "e"))
+    assert b"".join(memory.read(1, 1)) == b""
+    assert b"".join(memory.read(1, 2)) == b"b\n"
+    assert b"".join(memory.read(0, 4)) == b"a\nb\nc\nd\n"
+    assert b"".join(memory.read(2, 4)) == b"c\nd\n"
+    assert b"".join(memory.read(2)) == b"c\nd\ne\n"
+    assert b"".join(memory.read(3)) == b"d\ne\n"
+    assert memory.log_id != MemoryLog().log_id

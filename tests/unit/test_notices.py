@@ -20,6 +20,10 @@ SAMPLES = {
     "rate": "5",
     "grace": "10",
     "host": "127.0.0.1",
+    "token": "0123456789abcdef0123456789abcdef",
+    "log_id": "0123456789abcdef",
+    "position": "42",
+    "count": "12",
 }
 
 

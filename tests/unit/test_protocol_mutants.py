@@ -77,8 +77,8 @@ def test_a_chat_line_splits_at_its_first_separator() -> None:
         ("a:b", "a nickname cannot contain ':'"),
         ("a\tb", "a nickname cannot contain spaces"),  # a tab is whitespace first
         ("a\x07", "a nickname cannot contain control characters"),
-        ("*star", "a nickname cannot start with '*' or '/'"),
-        ("/slash", "a nickname cannot start with '*' or '/'"),
+        ("*star", "a nickname cannot start with '*', '/' or '~'"),
+        ("/slash", "a nickname cannot start with '*', '/' or '~'"),
         ("X", None),
         ("XX", None),
         ("a*", None),
