@@ -376,8 +376,12 @@ class ChatClient:
         if welcome is not None:
             self.nick = welcome["nick"]
             return events.Notice(line.text)
-        if self.session.nick and line.text.startswith("welcome back, you are "):
-            self.nick = self.session.nick  # the resumer read it off the notice
+        back = protocol.WELCOME_BACK.parse(line.text) or protocol.WELCOME_BACK_TRIMMED.parse(
+            line.text
+        )
+        back = back or protocol.WELCOME_BACK_RESET.parse(line.text)
+        if back is not None:
+            self.nick = back["nick"]
             return events.Notice(line.text)
         renamed = protocol.RENAMED.parse(line.text) if self.nick else None
         if renamed is not None and renamed["old"] == self.nick:

@@ -29,7 +29,6 @@ taken before a client's own lock, never after.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -42,15 +41,6 @@ SESSION_LOCK = threading.Lock()
 
 REPLY_PREFIX = "~"
 """What marks a line sent to this connection only (a reply, not a line of the log)."""
-
-# The session notices (docs/protocol.md, "Sessions"), without their "* ".
-# TODO(lead): use the NoticeFormats of tcpchat.notices once the server side has them.
-_WELCOME_BACK = re.compile(r"welcome back, you are (?P<nick>\S+); (?P<rest>.*)\Z", re.DOTALL)
-_FOLLOW = re.compile(r"(?P<count>\d+) lines? you missed follows?\Z")
-_NOT_KEPT = re.compile(r"(?P<count>\d+) lines? you missed (?:are|is) no longer kept")
-_SESSION = re.compile(r"session (?P<token>\S+) in (?P<log_id>\S+) at (?P<position>\d+)\Z")
-_HISTORY = re.compile(r"history: the last (?P<count>\d+) lines?\Z")
-_END_OF_HISTORY = "end of history"
 
 
 def is_reply(line: str) -> bool:
@@ -112,11 +102,6 @@ class Resumer:
                 return self._reply(line[len(REPLY_PREFIX) :])
             self.session.received(line)
             self._follow_rename(line)
-            if not self.ready and not self._resuming and protocol.WELCOME.parse(line[2:]):
-                # Welcomed without a "~": a server from before sessions took our
-                # /hello for chat of a plain client.  Nothing to wait for.
-                self._finish()
-                return Taken(line)
             if self._replay_left:
                 self._replay_left -= 1
                 if self._replay_left == 0:
@@ -129,22 +114,28 @@ class Resumer:
         if welcome is not None:
             self.session.nick = welcome["nick"]
             return Taken(text)
-        back = _WELCOME_BACK.match(notice)
-        if back is not None:
+        back = protocol.WELCOME_BACK.parse(notice)
+        if back is not None and back["count"].isdigit():
             self.session.nick = back["nick"]
-            follow = _FOLLOW.match(back["rest"])
-            self._replay_left = self._missed = int(follow["count"]) if follow else None
+            self._replay_left = self._missed = int(back["count"])
             return Taken(text)
-        started = _SESSION.match(notice)
-        if started is not None:
+        gap = protocol.WELCOME_BACK_TRIMMED.parse(notice) or protocol.WELCOME_BACK_RESET.parse(
+            notice
+        )
+        if gap is not None:  # said to the user; no count of what follows to wait for
+            self.session.nick = gap["nick"]
+            self._replay_left = self._missed = None
+            return Taken(text)
+        started = protocol.SESSION.parse(notice)
+        if started is not None and started["position"].isdigit():
             self.session.started(started["token"], started["log_id"], int(started["position"]))
             if not self._replay_left:  # no replay to wait for (or no count to trust)
                 return Taken(text, resumed=self._finish())
             return Taken(text)
-        if _HISTORY.match(notice):
+        if protocol.HISTORY.parse(notice) is not None:
             self._in_history = True
             return Taken(text, history=True)
-        if notice == _END_OF_HISTORY:
+        if protocol.HISTORY_END.parse(notice) is not None:
             self._in_history = False
             return Taken(text, history=True)
         return Taken(text)

@@ -112,7 +112,7 @@ def test_a_new_session_says_hello_and_counts_only_log_lines(server: ScriptedServ
     try:
         assert server.read_line() == "/hello Eve"
         welcome_new(server, 5)
-        server.say("~* history: the last 1 line", "Bob: old", "~* end of history", "* Eve joined")
+        server.say("~* history: the last 1 lines", "Bob: old", "~* end of history", "* Eve joined")
         history = watcher.wait_for(events.Message)
         assert history == events.Message("Bob", "old", history=True)
         server.say("~* online: Eve, Bob", "Bob: new")
