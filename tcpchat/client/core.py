@@ -356,7 +356,8 @@ class ChatClient:
 
     def _take(self, text: str) -> None:
         taken = self._resumer.take(text)
-        self._emit(self._to_event(taken.text, taken.history))
+        if not taken.hidden:
+            self._emit(self._to_event(taken.text, taken.history))
         if taken.resumed is not None:
             self._emit(taken.resumed)
 

@@ -8,8 +8,9 @@ from the server (:meth:`Resumer.take`):
 
 * ``~* …`` is a reply to this connection only: the ``~`` is stripped, and the
   session notices are acted on (``welcome back`` says how many missed lines
-  follow, ``session`` sets the token, log id and position, ``history:`` and
-  ``end of history`` frame the join history, shown dimmed);
+  follow, ``session`` sets the token, log id and position and is not shown,
+  its token being a secret; ``history:`` and ``end of history`` frame the
+  join history, shown dimmed);
 * any other line is the next line of the room's log: the position advances
   by one, and an echo of our own chat acknowledges it.
 
@@ -58,6 +59,8 @@ class Taken:
     """A line of the join history (or its framing): shown dimmed."""
     resumed: events.Resumed | None = None
     """Set on the line that ended a resume's replay."""
+    hidden: bool = False
+    """Bookkeeping for the client only (the ``session`` notice: its token is a secret)."""
 
 
 class Resumer:
@@ -130,8 +133,8 @@ class Resumer:
         if started is not None and started["position"].isdigit():
             self.session.started(started["token"], started["log_id"], int(started["position"]))
             if not self._replay_left:  # no replay to wait for (or no count to trust)
-                return Taken(text, resumed=self._finish())
-            return Taken(text)
+                return Taken(text, resumed=self._finish(), hidden=True)
+            return Taken(text, hidden=True)
         if protocol.HISTORY.parse(notice) is not None:
             self._in_history = True
             return Taken(text, history=True)

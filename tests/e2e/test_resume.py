@@ -111,6 +111,7 @@ def test_a_client_cut_off_again_and_again_misses_and_doubles_nothing(
             bob.inbox.wait_for(f"^Eve: {re.escape(text)}$", 30.0)
         assert proxy.cuts == CUTS
         assert_same_chat(eve.out.lines, bob.lines, eve_said)
+        assert not any(line.startswith("* session ") for line in eve.out.lines)  # a secret
         assert "left" not in "\n".join(line for line in bob.lines if "Eve" in line)
     finally:
         proxy.close()

@@ -8,6 +8,7 @@ artifacts for a person to look at.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -50,9 +51,11 @@ def tags_of(window: ClientWindow, text: str) -> set[str]:
 def test_the_window_resumes_through_a_cut_with_history_dimmed_and_nothing_doubled(
     proxied_server: TcpProxy,
     address: tuple[str, int],
+    *,
     tk_root: RecordingTk,
     monkeypatch: pytest.MonkeyPatch,
     artifacts_dir: Path,
+    console: io.StringIO,
 ) -> None:
     monkeypatch.setattr(ClientWindow, "retry_delays", (0.05,))
     alice = RawPeer(*address)
@@ -61,7 +64,9 @@ def test_the_window_resumes_through_a_cut_with_history_dimmed_and_nothing_double
     alice.send_line("said before you came")
     alice.expect_line(r"^Alice: said before you came$")
 
-    window = ClientWindow(tk_root, *proxied_server.address, nick="Win", reconnect=True)
+    window = ClientWindow(
+        tk_root, *proxied_server.address, nick="Win", reconnect=True, console=console
+    )
     window.start()
     try:
         pump_until(tk_root, lambda: "as Win" in window.status_text, "connected as Win")
