@@ -44,11 +44,18 @@ def talk(address: tuple[str, int], interval: float, stop: threading.Event) -> in
         return number
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cuts", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.01)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--away", type=float, default=0.0, help="seconds to wait before reconnecting (back-off)"
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
 
     server = ChatServer("127.0.0.1", 0)
     server.start()
@@ -80,35 +87,54 @@ def main() -> None:
         target=lambda: said.append(talk(server.address[:2], args.interval, stop))
     )
     talker.start()
-    timings = []
-    missed = []
+    timings: list[float] = []
+    reconnects: list[float] = []
+    missed: list[int] = []
     for _ in range(args.cuts):
         next_event(events.Message)  # live chat is flowing
         cut = time.perf_counter()
         proxy.cut()
         next_event(events.Disconnected)
         client.close()
+        if args.away:
+            stop.wait(args.away)
+        again = time.perf_counter()
         client = connect()
         resumed = next_event(events.Resumed)
+        reconnects.append(time.perf_counter() - again)
         next_event(events.Message)
         timings.append(time.perf_counter() - cut)
         assert isinstance(resumed, events.Resumed)
         missed.append(resumed.missed or 0)
     stop.set()
     talker.join()
-    while len([text for text in seen if text.startswith("tick ")]) < said[0]:
+    while sum(text.startswith("tick ") for text in seen) < said[0]:
         next_event(events.Message)
     client.close()
     proxy.close()
     server.stop()
+    report(args, timings=timings, reconnects=reconnects, missed=missed, seen=seen, said=said[0])
+
+
+def report(
+    args: argparse.Namespace,
+    *,
+    timings: list[float],
+    reconnects: list[float],
+    missed: list[int],
+    seen: list[str],
+    said: int,
+) -> None:
     ticks = [text for text in seen if text.startswith("tick ")]
-    exact = ticks == [f"tick {number}" for number in range(said[0])]
+    exact = ticks == [f"tick {number}" for number in range(said)]
     print(
         f"resume, proxy cut -> first live line after the replay, {args.cuts} cuts, "
         f"talker every {args.interval * 1000:g} ms: "
         f"median {statistics.median(timings) * 1000:.1f} ms, "
-        f"max {max(timings) * 1000:.1f} ms; lines replayed per resume: median "
-        f"{statistics.median(missed):g}, max {max(missed)}; {said[0]} talker lines, each seen "
+        f"max {max(timings) * 1000:.1f} ms (away {args.away:g} s); reconnect -> resumed: "
+        f"median {statistics.median(reconnects) * 1000:.1f} ms, "
+        f"max {max(reconnects) * 1000:.1f} ms; lines replayed per resume: median "
+        f"{statistics.median(missed):g}, max {max(missed)}; {said} talker lines, each seen "
         f"exactly once: {exact}"
     )
 
