@@ -25,6 +25,7 @@ from tcpchat import console, protocol
 from tcpchat.cli_help import EXIT_USAGE, LIMIT_FLAGS, build_parser, env_host, env_nick, env_port
 from tcpchat.client import ChatClient
 from tcpchat.errors import ChatError
+from tcpchat.filelog import FileLog
 from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
 from tcpchat.sinks import TranscriptFile
@@ -71,6 +72,10 @@ class Settings:
     tls: bool = False
     """Client: ``--tls``, or ``--cafile`` (which implies it)."""
     cafile: str | None = None
+    history: int | None = None
+    resume_grace: float | None = None
+    store: str | None = None
+    fsync: bool = False
 
 
 def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
@@ -116,6 +121,10 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         reconnect=getattr(args, "reconnect", False),
         tls=bool(getattr(args, "tls", False) or getattr(args, "cafile", None)),
         cafile=getattr(args, "cafile", None),
+        history=getattr(args, "history", None),
+        resume_grace=getattr(args, "resume_grace", None),
+        store=getattr(args, "store", None),
+        fsync=getattr(args, "fsync", False),
     )
 
 
@@ -171,6 +180,7 @@ class _Wiring:
         self.settings = settings
         self._errors = errors  # where the log file reports a failing disk
         self._transcript: TranscriptFile | None = None
+        self._store: FileLog | None = None
 
     def transcript(self) -> TranscriptFile | None:
         """``--log-file``: one transcript file, the same in every mode."""
@@ -180,15 +190,25 @@ class _Wiring:
 
     def server(self) -> ChatServer:
         """The server core, logging to the transcript file."""
-        transcript = self.transcript()
         settings = self.settings
+        options = _server_security(settings)
+        if settings.fsync and not settings.store:
+            raise ChatError("--fsync goes with --store DIR: give both")
+        if settings.store:  # a StoreError (a ChatError) is one line and exit 2
+            self._store = FileLog(settings.store, fsync=settings.fsync)
+            if self._store.recovered:
+                print(f"tcpchat: {self._store.recovered}", file=self._errors, flush=True)
+        transcript = self.transcript()
         server = ChatServer(
             settings.host,
             settings.port,
             operator_nick=settings.nick or protocol.OPERATOR_NICK,
             max_clients=settings.max_clients,
             max_line_bytes=settings.max_line_bytes,
-            **_server_security(settings),
+            history=settings.history,
+            resume_grace=settings.resume_grace,
+            log=self._store,
+            **options,
         )
         if transcript:
             server.add_observer(transcript)
@@ -213,6 +233,8 @@ class _Wiring:
     def close(self) -> None:
         if self._transcript is not None:
             self._transcript.close()
+        if self._store is not None:
+            self._store.close()
 
 
 def _server_security(settings: Settings) -> dict[str, Any]:

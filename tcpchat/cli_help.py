@@ -196,6 +196,36 @@ _EPILOGS = {
 }
 
 
+_lines = _number(int, "a whole number of at least 0", lambda value: value >= 0)
+
+
+def _add_server_sessions(server: argparse.ArgumentParser) -> None:
+    group = server.add_argument_group("history and sessions (see docs/protocol.md)")
+    group.add_argument(
+        "--history",
+        type=_lines,
+        metavar="N",
+        help=f"newest lines shown to who joins (default {ChatServer.history}; 0: none)",
+    )
+    group.add_argument(
+        "--resume-grace",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long a dropped session keeps its nickname to resume "
+        f"(default {ChatServer.resume_grace:g}; 0: not at all)",
+    )
+    group.add_argument(
+        "--store",
+        metavar="DIR",
+        help="keep the history in DIR: it survives a crash and a restart (default: memory)",
+    )
+    group.add_argument(
+        "--fsync",
+        action="store_true",
+        help="with --store: each batch on the disk before it is sent (survives a power cut)",
+    )
+
+
 def _add_server_security(server: argparse.ArgumentParser, password: str) -> None:
     group = server.add_argument_group(
         "security and limits", "0 turns a limit off; see docs/security.md"
@@ -285,6 +315,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         help=f"longest line accepted, in bytes (default {ChatServer.max_line_bytes})",
     )
     server.add_argument("--geometry", type=geometry, metavar="WxH+X+Y", help=where)
+    _add_server_sessions(server)
     _add_server_security(server, password)
 
     client = commands.add_parser(

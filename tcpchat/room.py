@@ -61,7 +61,16 @@ class Close:
     connection: ConnectionId
 
 
-Action = Union[Broadcast, Reply, Close, events.Message, events.Joined, events.Left, events.Renamed]
+Action = Union[
+    Broadcast,
+    Reply,
+    Close,
+    events.Message,
+    events.Joined,
+    events.Left,
+    events.Renamed,
+    events.Notice,
+]
 """What to send or close, or (the events) what to tell observers."""
 
 
@@ -146,11 +155,11 @@ class ChatRoom:
             name = self._nicks.pop(old)
             del self._tokens[old]
             self._nicks[connection], self._tokens[connection] = name, token
-            return name, [Close(old)]
+            return name, [Close(old), events.Notice(f"{name} resumed from {peer}")]
         held = self.reservations.claim(token)
         if held is not None:
             self._nicks[connection], self._tokens[connection] = held, token
-            return held, []
+            return held, [events.Notice(f"{held} resumed from {peer}")]
         name, refused = self._seat(connection, nick, token)
         joined = format_notice(protocol.JOINED.format(nick=name))
         return name, [events.Joined(name, peer), *refused, Broadcast(joined)]
@@ -215,7 +224,8 @@ class ChatRoom:
         if nick is None:
             return []
         if token is not None and now is not None and self.reservations.hold(token, nick, now):
-            return []
+            grace = f"{self.reservations.grace_seconds:g}"
+            return [events.Notice(f"{nick} dropped ({reason}); the name is kept {grace} s")]
         self._taken_folded.discard(nicks.skeleton(nick))
         reason = protocol.clip(reason, _MAX_ECHO_BYTES)
         left = protocol.LEFT.format(nick=nick, reason=reason)
