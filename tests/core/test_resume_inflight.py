@@ -35,8 +35,14 @@ def server(address: tuple[str, int]) -> Iterator[ChatServer]:
 
 
 def wait_for(inbox: queue.Queue[events.Event], kind: type) -> events.Event:
+    seen = []
     while True:
-        event = inbox.get(timeout=TIMEOUT)
+        try:
+            event = inbox.get(timeout=TIMEOUT)
+        except queue.Empty:
+            shown = "\n".join(map(repr, seen[-30:]))
+            raise AssertionError(f"no {kind.__name__} event; the last ones:\n{shown}") from None
+        seen.append(event)
         if isinstance(event, kind):
             return event
 
@@ -61,6 +67,10 @@ def test_a_line_sent_just_before_a_cut_appears_exactly_once(
         client.add_observer(observe)
         client.connect()
         bob.expect_line(r"^\* Eve joined$")
+        # Our own join comes after the session notice: from now on there is a session to
+        # resume (a cut before it is a cut of a new session: nothing to resume yet).
+        while wait_for(inbox, events.Notice) != events.Notice("Eve joined"):
+            pass
         for number in range(ROUNDS):
             client.send(f"in flight {number}")
             proxy.cut()  # the line may or may not have reached the room

@@ -53,6 +53,7 @@ def start_eve(start_process: Start, target: tuple[str, int], name: str = "Eve") 
         name=name,
     )
     eve.wait_for_output(rf"^\* welcome, you are {name};")
+    eve.wait_for_output(rf"^\* {name} joined$")  # after the session notice: resumable
     return eve
 
 
