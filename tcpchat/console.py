@@ -7,6 +7,14 @@ for the one thing that ends the program (a signal, end of input, or a lost
 connection) and then shut the core down cleanly.  The command line
 (:mod:`tcpchat.cli`) builds the core, the log file and the streams; this module
 only runs them.
+
+The client keeps one :class:`~tcpchat.session.Session` across reconnections,
+so ``--reconnect`` resumes where the connection dropped: the lines missed
+are replayed, nothing is shown twice, and what is typed while disconnected
+is printed as ``(pending: will be sent when reconnected) TEXT`` and sent
+after the resume (refused with a message past the session's bound).  Lines
+of the history a newcomer is shown are printed with a ``| `` prefix, so a
+reader (or a script) can tell them from what is said now.
 """
 
 from __future__ import annotations
@@ -21,7 +29,11 @@ from tcpchat.errors import ChatError, format_address
 from tcpchat.operator import parse_operator_line, run_operator_command
 from tcpchat.runtime import Bell, on_stop_signals, retry_delay
 from tcpchat.server import ChatServer
+from tcpchat.session import Session
 from tcpchat.sinks import ConsolePrinter, console_line
+
+HISTORY_MARK = "| "
+"""What a history line is printed after (``| Alice: hi``), to tell it from live chat."""
 
 
 def _read_lines(
@@ -114,6 +126,7 @@ class _ClientSession:
         self.printer = ConsolePrinter(stdout, timestamps=False, drop_when_stalled=False)
         self.complain = ConsolePrinter(stderr, timestamps=False)
         self.client: ChatClient | None = None  # where typed lines go
+        self.session = Session(nick=nick)  # one across reconnections: resume, not rejoin
         self.connected_before = False  # so the next Connected is a comeback
         self.wake = Bell()  # something happened: look at the fields below
         self.leaving = False  # end of input or a signal
@@ -153,6 +166,7 @@ class _ClientSession:
     def _attempt(self) -> bool:
         """Connect a new client; with reconnect, a failure is a loss like any other."""
         self.client = client = self.new_client(self.nick)
+        client.use_session(self.session)
         client.add_observer(self._observe)
         self.lost, self.expected, self.announced = "", False, False
         self.wake.clear()
@@ -178,7 +192,16 @@ class _ClientSession:
         try:
             if self.client is None:
                 raise ChatError("not connected yet; message not sent")
-            self.client.send(line, wait=True)  # stdin waits for the server: backpressure
+            # stdin waits for the server: backpressure
+            client = self.client
+            if client.send(line, wait=True):
+                return
+            if self.client is not client:  # replaced while we held the line: it may be
+                self.client.send_held()  # resumed already, and need not wait for the next
+            if self.reconnect:  # held by the session until the resume
+                self.printer.write(events.transcript_line(events.Pending(line)))
+            elif not self.client.connected:
+                raise ChatError("connection lost; message not sent")
         except ChatError as exc:
             self.complain.write(f"tcpchat: {exc}")
 
@@ -194,7 +217,10 @@ class _ClientSession:
                 self.printer.write(f"* reconnected to {format_address(event.host, event.port)}")
             self.connected_before = True
         elif isinstance(event, (events.Message, events.Notice)):
-            self.printer(event)
+            if event.history:
+                self.printer.write(HISTORY_MARK + events.transcript_line(event))
+            else:
+                self.printer(event)
         elif isinstance(event, events.Error):
             self.complain(event)
         elif isinstance(event, events.Disconnected):

@@ -73,6 +73,8 @@ class Message:
     nick: str
     text: str
     own: bool = False
+    history: bool = False
+    """True for a line of the history a session client gets on joining (shown dimmed)."""
     at: float = field(default_factory=_now, compare=False)
 
 
@@ -81,6 +83,8 @@ class Notice:
     """A notice from the server (``* TEXT`` on the wire)."""
 
     text: str
+    history: bool = False
+    """True for a notice of the join history (``* Bob joined`` an hour ago)."""
     at: float = field(default_factory=_now, compare=False)
 
 
@@ -105,6 +109,34 @@ class Disconnected:
 
 
 @dataclass(frozen=True)
+class Resumed:
+    """A session client is back in the room after a reconnect (client side).
+
+    Reported when the replay of what was missed is over and the lines held
+    back (unacknowledged chat, then what was typed while away) have been
+    sent.  *missed* is how many lines were replayed; None when the server
+    could not say (its history was reset, or it no longer kept them: the
+    server's own notice, shown before, says which).
+    """
+
+    nick: str
+    missed: int | None
+    at: float = field(default_factory=_now, compare=False)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A line typed while disconnected: held, and sent once the session is resumed.
+
+    Not reported by a core: a front end makes it for its own transcript when
+    :meth:`tcpchat.client.ChatClient.send` says the line was held.
+    """
+
+    text: str
+    at: float = field(default_factory=_now, compare=False)
+
+
+@dataclass(frozen=True)
 class Stopped:
     """The server has stopped; no more events follow."""
 
@@ -112,9 +144,24 @@ class Stopped:
 
 
 Event = Union[
-    Listening, Connected, Joined, Left, Renamed, Message, Notice, Error, Disconnected, Stopped
+    Listening,
+    Connected,
+    Joined,
+    Left,
+    Renamed,
+    Message,
+    Notice,
+    Error,
+    Disconnected,
+    Resumed,
+    Pending,
+    Stopped,
 ]
 Observer = Callable[[Event], None]
+
+
+PENDING_MARK = "(pending: will be sent when reconnected)"
+"""How a terminal or log file shows a :class:`Pending` line."""
 
 
 def transcript_line(event: Event) -> str:
@@ -137,4 +184,9 @@ def transcript_line(event: Event) -> str:
         return f"* connected to {format_address(event.host, event.port)}"
     if isinstance(event, Disconnected):
         return f"* disconnected: {event.reason}"
+    if isinstance(event, Resumed):
+        missed = "" if event.missed is None else f"; {event.missed} missed lines shown"
+        return f"* resumed as {event.nick}{missed}"
+    if isinstance(event, Pending):
+        return f"{PENDING_MARK} {event.text}"
     return "* server stopped"

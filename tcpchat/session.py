@@ -86,8 +86,12 @@ class Session:
             self.position += 1
         if self.unacked and self.nick:
             parsed = protocol.parse_server_line(line)
-            if parsed.nick == self.nick and parsed.text == self.unacked[0]:
-                self.unacked.popleft()
+            if parsed.nick == self.nick and parsed.text in self.unacked:
+                # The room handles our lines in order: an echo acknowledges every
+                # line sent before it too (one the room refused, a flood warning
+                # say, never echoes, and must not hold back the rest).
+                while self.unacked.popleft() != parsed.text:
+                    pass
 
     # -- what the user sends ------------------------------------------------
 

@@ -20,6 +20,15 @@ With a :class:`ssl.SSLContext` the connection is TLS (see :mod:`tcpchat.tls`),
 read and written through a :class:`~tcpchat.streams.TLSStream` because two
 threads share it.  With a password, ``/pass PASSWORD`` is the first line sent.
 
+The client speaks *sessions* (``docs/protocol.md``): its first line (after
+any ``/pass``) is ``/hello [NICK]``, or ``/resume …`` when it was given, with
+:meth:`ChatClient.use_session`, the :class:`~tcpchat.session.Session` of an
+earlier connection.  Lines from the server are accounted for by a
+:class:`~tcpchat.client.resume.Resumer` (replies lose their ``~``; log lines
+advance the position); until the replay of a resume is over, and while not
+connected, :meth:`ChatClient.send` holds typed lines in the session (it
+returns False: the front end shows them as pending) instead of sending them.
+
 Observers are isolated from the reader: one that raises is logged (with its
 traceback, once per observer and kind of event) and the reader goes on, so
 the others, and the final :class:`~tcpchat.events.Disconnected`, still arrive.
@@ -37,7 +46,9 @@ import threading
 import time
 
 from tcpchat import events, protocol
+from tcpchat.client.resume import SESSION_LOCK, Resumer
 from tcpchat.errors import ChatError, describe, format_address
+from tcpchat.session import Session, expected_echo
 from tcpchat.streams import Stream, TLSStream, shutdown
 from tcpchat.tls import describe_tls_error
 
@@ -86,8 +97,27 @@ class ChatClient:
         self._quit_sent = False  # the user typed /quit: the hang-up is expected
         self._shutdown_announced = False  # the server said "* server shutting down"
         self._connected = False
+        self._lost = False  # the connection ended without this end asking
         self._reader = threading.Thread()
         self._writer = threading.Thread()
+        self.session = Session(nick=nick)
+        """This client's place in the room; shared across reconnections with use_session()."""
+        self._resumer = Resumer(self.session, self._send_held)
+        self._keeps_session = False  # a session of its own: lines are refused while away
+
+    def use_session(self, session: Session) -> None:
+        """Go on with *session* (from an earlier connection) instead of starting a new one.
+
+        Before :meth:`connect`.  The nickname asked for is the session's, if it has one.
+        """
+        if self._sock is not None:
+            raise RuntimeError("use_session() comes before connect()")
+        with SESSION_LOCK:
+            if session.nick is None:
+                session.nick = self.requested_nick
+        self.session = session
+        self._keeps_session = True  # the caller will resume it: hold lines while away
+        self._resumer = Resumer(session, self._send_held)
 
     @property
     def address(self) -> str:
@@ -118,9 +148,11 @@ class ChatClient:
         self._connected = True
         self._emit(events.Connected(self.host, self.port))
         if self.password is not None:
-            self.send(f"/pass {self.password}")  # first: the server asks before anything else
-        if self.requested_nick:
-            self.send(f"/nick {self.requested_nick}")
+            self._send_held(
+                [f"/pass {self.password}"]
+            )  # first: the server asks before anything else
+        self._send_held([self._resumer.first_line()])
+        self._resumer.opened()
         self._writer = threading.Thread(target=self._write_loop, name="tcpchat-client-writer")
         self._reader = threading.Thread(target=self._read_loop, name="tcpchat-client-reader")
         self._writer.start()
@@ -138,8 +170,13 @@ class ChatClient:
         tls_sock.settimeout(None)
         return TLSStream(tls_sock)
 
-    def send(self, text: str, *, wait: bool = False) -> None:
-        """Queue *text* (one line per line of it) for the server.
+    def send(self, text: str, *, wait: bool = False) -> bool:
+        """Queue *text* (one line per line of it) for the server; False if it was held.
+
+        Held: not connected (or a resume's replay is not over yet), so the
+        lines wait in the session and go out after the next resume; the
+        front end shows them as pending.  Past the session's bound they are
+        refused (:class:`ChatError`, with the limit).
 
         Raises :class:`ChatError` when not connected or when a line is longer
         than the server accepts.  When ``max_queued_bytes`` are already waiting
@@ -155,16 +192,54 @@ class ChatClient:
                     f"message too long ({len(line) - 1} bytes, at most "
                     f"{self.max_line_bytes}); not sent"
                 )
+        texts = [line[:-1].decode(protocol.ENCODING) for line in lines]
+        if self._closed and not self._lost:  # closed on purpose: the session is over
+            raise ChatError(f"not connected to {self.address}; message not sent")
+        with SESSION_LOCK:
+            if not self._resumer.ready:
+                if not self._keeps_session and not self._connected:
+                    raise ChatError(f"not connected to {self.address}; message not sent")
+                self._resumer.hold(texts)
+                return False
+            for text_line in texts:
+                self.session.sent(text_line)
+        try:
+            self._enqueue(lines, wait)
+        except _NotConnected:
+            # Lost under us: the chat lines are unacknowledged, so they go again
+            # after the resume; the commands wait with the pending lines.
+            if not self._keeps_session:
+                raise
+            with SESSION_LOCK:
+                commands = [line for line in texts if expected_echo(line) is None]
+                self._resumer.hold(commands)
+            return False
+        return True
+
+    def send_held(self) -> None:
+        """If resumed, send what a previous client held meanwhile (:meth:`Resumer.send_held`)."""
+        self._resumer.send_held()
+
+    def _send_held(self, texts: list[str]) -> None:
+        """Queue lines without waiting: the first line, and those held for the resume."""
+        lines = [protocol.encode_line(text) for text in texts]
+        with self._lock:
+            self._outbox.extend(lines)
+            self._quit_sent |= any(_is_quit(line) for line in lines)
+            self._queued_bytes += sum(len(line) for line in lines)
+            self._has_output.notify()
+
+    def _enqueue(self, lines: list[bytes], wait: bool) -> None:
         with self._lock:
             if not self._connected or self._closing:
-                raise ChatError(f"not connected to {self.address}; message not sent")
+                raise _NotConnected(f"not connected to {self.address}; message not sent")
             size = sum(len(line) for line in lines)
             while self._queued_bytes and self._queued_bytes + size > self.max_queued_bytes:
                 if not wait:
                     raise ChatError("the server is not reading; message not sent")
                 self._has_room.wait()
                 if not self._connected or self._closing:
-                    raise ChatError(f"not connected to {self.address}; message not sent")
+                    raise _NotConnected(f"not connected to {self.address}; message not sent")
             self._outbox.extend(lines)
             self._quit_sent |= any(_is_quit(line) for line in lines)
             self._queued_bytes += size
@@ -227,7 +302,7 @@ class ChatClient:
                     break
                 for frame in buffer.feed(data):
                     if isinstance(frame, protocol.Line):
-                        self._emit(self._to_event(frame.text))
+                        self._take(frame.text)
                     else:
                         too_long += 1
                         if too_long == 1:
@@ -236,9 +311,11 @@ class ChatClient:
             reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else describe(exc)
         if too_long > 1:
             self._emit(events.Error(f"{too_long} over-long lines from the server were not shown"))
+        self._resumer.lost()
         with self._lock:
             self._connected = False
             expected = self._closed or self._quit_sent
+            self._lost = not expected
             self._closing = True
             self._has_output.notify()
             self._has_room.notify_all()
@@ -256,10 +333,20 @@ class ChatClient:
             )
         )
 
-    def _to_event(self, text: str) -> events.Event:
+    def _take(self, text: str) -> None:
+        taken = self._resumer.take(text)
+        if not taken.hidden:
+            self._emit(self._to_event(taken.text, taken.history))
+        if taken.resumed is not None:
+            self._emit(taken.resumed)
+
+    def _to_event(self, text: str, history: bool = False) -> events.Event:
         line = protocol.parse_server_line(text)
         if line.kind is protocol.Kind.CHAT:
-            return events.Message(line.nick, line.text, own=line.nick == self.nick)
+            own = line.nick == self.nick
+            return events.Message(line.nick, line.text, own=own, history=history)
+        if history:
+            return events.Notice(line.text, history=True)
         if line.text in protocol.FINAL_REFUSALS:
             self.refusal = line.text
             return events.Notice(line.text)
@@ -268,6 +355,13 @@ class ChatClient:
         welcome = protocol.WELCOME.parse(line.text)
         if welcome is not None:
             self.nick = welcome["nick"]
+            return events.Notice(line.text)
+        back = protocol.WELCOME_BACK.parse(line.text) or protocol.WELCOME_BACK_TRIMMED.parse(
+            line.text
+        )
+        back = back or protocol.WELCOME_BACK_RESET.parse(line.text)
+        if back is not None:
+            self.nick = back["nick"]
             return events.Notice(line.text)
         renamed = protocol.RENAMED.parse(line.text) if self.nick else None
         if renamed is not None and renamed["old"] == self.nick:
@@ -284,6 +378,10 @@ class ChatClient:
                 if key not in self._failed:
                     self._failed.add(key)
                     log.exception("client observer %r failed on %r", observer, event)
+
+
+class _NotConnected(ChatError):
+    """The connection is gone (a session holds the line instead of refusing it)."""
 
 
 def _too_long(allowance: int) -> str:

@@ -228,7 +228,12 @@ class ChatWindow:
         text = events.transcript_line(event)
         if isinstance(event, events.Message):
             style = Style.OWN if event.own else Style.OTHERS
+            style = Style.HISTORY if event.history else style
             return Line(event.at, text, style, speaker=event.nick)
+        if isinstance(event, events.Pending):
+            return Line(event.at, text, Style.PENDING)
+        if isinstance(event, events.Notice) and event.history:
+            return Line(event.at, event_line(event), Style.HISTORY, original=text)
         is_error = isinstance(event, events.Error) or (
             isinstance(event, events.Notice) and event.text.startswith("error:")
         )

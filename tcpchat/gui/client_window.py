@@ -1,4 +1,11 @@
-"""The client window: connects at start-up, shows a lost server, reconnects."""
+"""The client window: connects at start-up, shows a lost server, reconnects.
+
+One :class:`~tcpchat.session.Session` lives as long as the window, handed to
+every :class:`ChatClient` it makes, so a reconnect *resumes*: the missed
+lines are replayed, nothing is doubled, the history shown on joining is
+dimmed (``Style.HISTORY``), and with automatic reconnect what is typed while
+disconnected is shown greyed (``Style.PENDING``) and sent after the resume.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from tcpchat.gui.base import ChatWindow, Status
 from tcpchat.gui.i18n import _, event_line, phrase
 from tcpchat.gui.transcript import Line, Style
 from tcpchat.runtime import RETRY_DELAYS, retry_delay
+from tcpchat.session import Session
 
 ClientFactory = Callable[[str | None], ChatClient]
 """Makes the ChatClient for one attempt, given the nickname to ask for (TLS,
@@ -57,6 +65,8 @@ class ClientWindow(ChatWindow):
         self.auto_reconnect = reconnect
         self.client: ChatClient | None = None
         self._nick = nick
+        self.session = Session(nick=nick)
+        """Where this window is in the room, across its connections."""
         self._new_client = new_client or (lambda nick: ChatClient(host, port, nick=nick))
         self._connector: threading.Thread | None = None
         self._failures = 0  # in a row, for the back-off
@@ -80,6 +90,7 @@ class ClientWindow(ChatWindow):
             return  # an attempt is under way, or we are connected
         self._release_client()
         client = self._new_client(self._nick)
+        client.use_session(self.session)
         client.add_observer(self.post)  # post() only queues: see the thread rule
         self.client = client
         self._connector = threading.Thread(
@@ -99,7 +110,8 @@ class ClientWindow(ChatWindow):
     def submit(self, text: str) -> bool:
         assert self.client is not None  # Send is enabled only once connected
         try:
-            self.client.send(text)  # never blocks; our line comes back from the server
+            if not self.client.send(text):  # never blocks; our line comes back from the server
+                self.post(events.Pending(text))  # held for the resume: shown greyed
         except ChatError as exc:
             self.post(events.Error(str(exc)))
             return False
@@ -127,11 +139,13 @@ class ClientWindow(ChatWindow):
             else:
                 reason = _("Disconnected: {reason}").format(reason=phrase(event.reason))
                 self.set_status(Status.DISCONNECTED, reason)
-            self.set_sending(False)
             self.reconnect_button.grid()
             # A refusal (wrong password, TLS only) would only be refused again.
             refused = self.client is not None and bool(self.client.refusal)
-            if self.auto_reconnect and not event.expected and not refused:
+            retrying = self.auto_reconnect and not event.expected and not refused
+            # While retrying, typed lines are held for the resume (shown pending).
+            self.set_sending(retrying)
+            if retrying:
                 self._schedule_retry()
 
     def shutdown(self) -> None:

@@ -106,7 +106,7 @@ def phrase(text: str) -> str:
 
 def event_line(event: events.Event) -> str:
     """:func:`tcpchat.events.transcript_line` of *event*, in the current language."""
-    if isinstance(event, events.Message):
+    if isinstance(event, (events.Message, events.Resumed, events.Pending)):
         return events.transcript_line(event)
     if isinstance(event, events.Notice):
         known = notices.parse_notice(event.text)

@@ -19,6 +19,10 @@ class Style(enum.Enum):
     OTHERS = "others"
     NOTICE = "notice"
     ERROR = "error"
+    HISTORY = "history"
+    """A line of the history shown on joining: said before we came, so dimmed."""
+    PENDING = "pending"
+    """A line typed while disconnected, waiting to be sent: greyed."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ _TAGS: dict[str, dict[str, str]] = {
     Style.OTHERS.value: {"foreground": "#1d1d1d"},
     Style.NOTICE.value: {"foreground": "#5e5c64", "font": "TranscriptItalic"},
     Style.ERROR.value: {"foreground": "#c01c28"},
+    Style.HISTORY.value: {"foreground": "#9a9996"},
+    Style.PENDING.value: {"foreground": "#9a9996", "font": "TranscriptItalic"},
 }
 _OTHERS_SPEAKER = {"foreground": "#26734d"}
 

@@ -145,11 +145,13 @@ def test_a_waiting_send_is_held_back_until_the_server_reads(address: tuple[str, 
         sender.start()
         received = b""
         with peer:
-            while received.count(b"\n") < lines:  # the server reads only now: all of it arrives
+            while received.count(b"\n") < lines + 1:  # the server reads only now: all of it arrives
                 chunk = peer.recv(1 << 16)
                 assert chunk, "the client hung up before sending everything"
                 received += chunk
         sender.join()
+        hello, _, received = received.partition(b"\n")  # a session's first line
+        assert hello == b"/hello"
         numbers = [int(line[:5]) for line in received.split(b"\n")[:lines]]
         assert numbers == list(range(lines))  # none dropped, none doubled, in order
         client.close()

@@ -414,7 +414,7 @@ def test_closing_the_client_window_says_quit(
         server.start()
         window.close()
         server.join()
-    assert received == ["/nick gui", "/quit"]
+    assert received == ["/hello gui", "/quit"]  # a session opens with /hello
 
 
 def test_a_refused_send_keeps_the_text_and_says_why(

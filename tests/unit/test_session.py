@@ -71,3 +71,13 @@ def test_the_echo_is_what_the_room_relays() -> None:
     assert expected_echo("bell\x07") == "bell\u2407"  # neutralised as the server does
     assert expected_echo("/nick Bob") is None
     assert expected_echo("   ") is None
+
+
+def test_an_echo_acknowledges_the_unechoed_lines_sent_before_it() -> None:
+    session = Session(nick="Eve")
+    session.started("tok", "log1", 0)
+    session.sent("refused by the room")
+    session.sent("second")
+    session.sent("third")
+    session.received("Eve: second")
+    assert list(session.unacked) == ["third"]
