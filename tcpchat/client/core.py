@@ -48,7 +48,7 @@ import time
 from tcpchat import events, protocol
 from tcpchat.client.resume import SESSION_LOCK, Resumer
 from tcpchat.errors import ChatError, describe, format_address
-from tcpchat.session import PendingFull, Session, expected_echo
+from tcpchat.session import Session, expected_echo
 from tcpchat.streams import Stream, TLSStream, shutdown
 from tcpchat.tls import describe_tls_error
 
@@ -199,7 +199,8 @@ class ChatClient:
             if not self._resumer.ready:
                 if not self._keeps_session and not self._connected:
                     raise ChatError(f"not connected to {self.address}; message not sent")
-                return self._hold(texts)
+                self._resumer.hold(texts)
+                return False
             for text_line in texts:
                 self.session.sent(text_line)
         try:
@@ -211,35 +212,13 @@ class ChatClient:
                 raise
             with SESSION_LOCK:
                 commands = [line for line in texts if expected_echo(line) is None]
-                self._hold(commands)
+                self._resumer.hold(commands)
             return False
         return True
 
     def send_held(self) -> None:
-        """If resumed, send the lines another client (the one before) held meanwhile.
-
-        For a front end whose typing thread may have used the previous client
-        just as this one took over: what it held would otherwise wait for the
-        next resume.
-        """
-        with SESSION_LOCK:
-            if not self._resumer.ready or not self.session.pending:
-                return
-            lines = list(self.session.pending)
-            self.session.pending.clear()
-            for line in lines:
-                self.session.sent(line)
-            self._send_held(lines)
-
-    def _hold(self, texts: list[str]) -> bool:
-        """Keep *texts* for after the next resume (SESSION_LOCK held); False."""
-        for number, line in enumerate(texts):
-            try:
-                self.session.queue(line)
-            except PendingFull as exc:
-                more = f" ({number} of its lines are waiting)" if number else ""
-                raise ChatError(f"{exc}{more}") from None
-        return False
+        """If resumed, send what a previous client held meanwhile (:meth:`Resumer.send_held`)."""
+        self._resumer.send_held()
 
     def _send_held(self, texts: list[str]) -> None:
         """Queue lines without waiting: the first line, and those held for the resume."""

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from tcpchat import events, protocol
-from tcpchat.session import Session
+from tcpchat.errors import ChatError
+from tcpchat.session import PendingFull, Session
 
 SESSION_LOCK = threading.Lock()
 """Guards every :class:`Session` (see the module docstring); taken before a client's lock."""
@@ -92,6 +93,34 @@ class Resumer:
         with SESSION_LOCK:
             if not self._resuming:
                 self._finish()
+
+    def hold(self, texts: list[str]) -> None:
+        """Keep *texts* for after the next resume (:data:`SESSION_LOCK` held by the caller).
+
+        :class:`ChatError` (with the bound) for the first line with no room.
+        """
+        for number, line in enumerate(texts):
+            try:
+                self.session.queue(line)
+            except PendingFull as exc:
+                more = f" ({number} of its lines are waiting)" if number else ""
+                raise ChatError(f"{exc}{more}") from None
+
+    def send_held(self) -> None:
+        """If the replay is over, send what was held since (by the client before this one).
+
+        For a front end whose typing thread may have used the previous client
+        just as this one took over: what it held would otherwise wait for the
+        next resume.
+        """
+        with SESSION_LOCK:
+            if not self.ready or not self.session.pending:
+                return
+            lines = list(self.session.pending)
+            self.session.pending.clear()
+            for line in lines:
+                self.session.sent(line)
+            self._send_now(lines)
 
     def lost(self) -> None:
         """The connection ended: lines typed from now on wait for the next one."""
