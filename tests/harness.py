@@ -145,10 +145,10 @@ class _LineCollector:
         )
 
     def wait_for_chat(self, count: int, timeout: float) -> list[str]:
-        """Wait for *count* chat lines (notices, ``* …``, left out); all chat so far."""
+        """Wait for *count* chat lines (notices, ``* …``, and history, ``| …``, left out)."""
 
         def chat() -> list[str]:
-            return [line for line in self.lines if not line.startswith("* ")]
+            return [line for line in self.lines if not line.startswith(("* ", "| "))]
 
         wait_until(
             self.changed, lambda: len(chat()) >= count, timeout, f"{count} chat lines", self._tail

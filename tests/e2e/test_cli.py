@@ -65,7 +65,7 @@ def test_netcat_and_the_headless_client_chat_through_the_server(
     nc.send_line("/nick netcat")
     nc.wait_for_output(r"^\* Client is now netcat$")
     client = start_process(client_args(address, "--nick", "term"), name="client")
-    client.wait_for_output(r"^\* Client is now term$")
+    client.wait_for_output(r"^\* term joined$")  # /hello term: in under the name at once
     nc.send_line("hello from nc")
     client.wait_for_output(r"^netcat: hello from nc$")
     client.send_line("hello from the terminal")
@@ -119,7 +119,7 @@ def test_environment_supplies_host_port_and_nick(
 ) -> None:
     env = {"TCPCHAT_HOST": address[0], "TCPCHAT_PORT": "9000", "TCPCHAT_NICK": "envy"}
     client = start_process(["client", "--headless"], env=env, name="client")
-    client.wait_for_output(r"^\* Client is now envy$")
+    client.wait_for_output(r"^\* envy joined$")
 
 
 def test_server_keeps_serving_with_no_stdin_and_stops_cleanly_on_sigterm(
@@ -212,7 +212,7 @@ def test_several_clients_at_full_speed_all_see_one_order(
     clients = [start_process(client_args(address, "--nick", n), name=n) for n in names]
     # Start the race only once everyone has their name.
     for client, name in zip(clients, names, strict=False):
-        client.wait_for_output(f"^\\* Client\\d* is now {name}$")
+        client.wait_for_output(f"^\\* {name} joined$")
     texts = {name: [f"{name} {i}" for i in range(500)] for name in names}
     run_concurrently(
         *(

@@ -150,7 +150,7 @@ def test_the_client_chats_with_openssl_s_server(
     client = start_process(args, name="client")
     # Speak only once s_server has read from us: typed into it before its side of
     # the handshake is done, s_server can stall (its own race, not the client's).
-    s_server.wait_for_output("^/nick tls$")
+    s_server.wait_for_output("^/hello tls$")
     s_server.send_line("* welcome, you are tls; type /help for the commands")
     client.wait_for_output(r"^\* welcome, you are tls;")
     s_server.send_line("Server: hello over TLS")

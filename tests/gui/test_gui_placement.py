@@ -100,7 +100,7 @@ def open_windows(
     server.wait_for_output(r"\* listening on ")
     client = start_process(["client", *where, "--nick", "bare", *client_options], env=env,
                            name="client-window")  # fmt: skip
-    client.wait_for_output(r"\* \w+ is now bare$")  # connected: Send is enabled
+    client.wait_for_output(r"\* bare joined$")  # connected: Send is enabled
     return server, client
 
 

@@ -56,8 +56,8 @@ def test_client_window_typed_text_reaches_a_raw_peer(
     peer = raw_peer()
     peer.expect_line(r"^\* welcome")
     client = start_process(window_args("client", address, "--nick", "gui"), name="client")
-    peer.expect_line(r" is now gui$")
-    client.wait_for_output(r"\* \w+ is now gui$")  # the window is connected: Send is enabled
+    peer.expect_line(r"^\* gui joined$")
+    client.wait_for_output(r"\* gui joined$")  # the window is connected: Send is enabled
 
     type_into(find_window(title("client", address)), "Halo server!")
 
