@@ -93,7 +93,7 @@ WELCOME_BACK = NoticeFormat(
 )
 WELCOME_BACK_TRIMMED = NoticeFormat(
     "welcome back, trimmed",
-    "welcome back, you are {nick}; {count} lines you missed are no longer kept",
+    "welcome back, you are {nick}; {missed} lines you missed are no longer kept, {count} follow",
 )
 WELCOME_BACK_RESET = NoticeFormat(
     "welcome back, reset",

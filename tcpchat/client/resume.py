@@ -151,10 +151,13 @@ class Resumer:
             self.session.nick = back["nick"]
             self._replay_left = self._missed = int(back["count"])
             return Taken(text)
-        gap = protocol.WELCOME_BACK_TRIMMED.parse(notice) or protocol.WELCOME_BACK_RESET.parse(
-            notice
-        )
-        if gap is not None:  # said to the user; no count of what follows to wait for
+        trimmed = protocol.WELCOME_BACK_TRIMMED.parse(notice)
+        if trimmed is not None and trimmed["count"].isdigit():  # a gap, said to the user
+            self.session.nick = trimmed["nick"]
+            self._replay_left, self._missed = int(trimmed["count"]), None
+            return Taken(text)
+        gap = protocol.WELCOME_BACK_RESET.parse(notice)
+        if gap is not None:  # said to the user; another log: no replay to wait for
             self.session.nick = gap["nick"]
             self._replay_left = self._missed = None
             return Taken(text)

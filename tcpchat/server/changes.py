@@ -119,7 +119,9 @@ class Changes:
         elif (start := self._affordable(max(position, oldest), end)) != position:
             # trimmed away, or more than half the budget behind (it would be dropped at once)
             missed = start - position
-            welcome = protocol.WELCOME_BACK_TRIMMED.format(nick=nick, count=missed)
+            welcome = protocol.WELCOME_BACK_TRIMMED.format(
+                nick=nick, missed=missed, count=end - start
+            )
         else:
             welcome = protocol.WELCOME_BACK.format(nick=nick, count=end - position)
             start = position

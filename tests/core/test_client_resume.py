@@ -186,6 +186,31 @@ def test_lines_typed_during_the_replay_wait_for_its_end(server: ScriptedServer) 
         client.close()
 
 
+@pytest.mark.parametrize("echoed", [False, True])
+def test_a_trimmed_resume_waits_for_the_kept_lines_before_sending_again(
+    server: ScriptedServer, echoed: bool
+) -> None:
+    """Lines were lost (said), but the echo of ours may be among those kept: never doubled."""
+    session = Session(nick="Eve", token="tok1", log_id="log1", position=3)
+    session.sent("unacked")
+    client, watcher = connect(server, session)
+    try:
+        assert server.read_line() == "/resume log1 3 Eve tok1"
+        kept = ["Bob: one", "Eve: unacked"] if echoed else ["Bob: one", "Bob: two"]
+        server.say(
+            "~* welcome back, you are Eve; 40 lines you missed are no longer kept, 2 follow",
+            "~* session tok1 in log1 at 43",
+            *kept,
+        )
+        assert watcher.wait_for(events.Resumed) == events.Resumed("Eve", None)
+        assert client.send("live")
+        expected = ["live"] if echoed else ["unacked", "live"]
+        assert [server.read_line() for _ in expected] == expected
+        assert session.position == 45
+    finally:
+        client.close()
+
+
 def test_a_reset_history_is_said_and_the_unacknowledged_sent_again(
     server: ScriptedServer,
 ) -> None:

@@ -235,7 +235,7 @@ def test_a_resume_after_a_trim_says_how_many_lines_were_lost(notices: Notices) -
         back.expect_line(r"^Client: b3$")
         missed = oldest - position
         assert back.lines == [
-            "~* " + protocol.WELCOME_BACK_TRIMMED.format(nick="Eve", count=missed),
+            "~* " + protocol.WELCOME_BACK_TRIMMED.format(nick="Eve", missed=missed, count=1),
             f"~* session {eve.token} in {eve.log_id} at {oldest}",
             "Client: b3",  # the one line still kept after the trim
         ]
@@ -282,7 +282,7 @@ def test_a_resume_too_far_behind_for_the_budget_gets_the_newest_lines_and_says_s
         kept = 2048 // 99  # the newest lines that fit into half the budget
         missed = 30 - kept
         assert back.lines[0] == "~* " + protocol.WELCOME_BACK_TRIMMED.format(
-            nick="Eve", count=missed
+            nick="Eve", missed=missed, count=kept
         )
         assert back.lines[1] == f"~* session {eve.token} in {eve.log_id} at {position + missed}"
         assert back.lines[2:] == [f"Client: {n:02d}{text[2:]}" for n in range(missed, 30)]
