@@ -38,6 +38,7 @@ The defences, each a field of :class:`Limits` with a command-line flag:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections import OrderedDict
@@ -86,8 +87,13 @@ class Limits:
         return cls(**off)  # type: ignore[arg-type]  # limit_loopback=0 is False
 
 
+@functools.lru_cache(maxsize=4096)
 def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (``::ffff:127.0.0.1``)."""
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (``::ffff:127.0.0.1``).
+
+    Asked for every line a connection sends, so the answer is remembered per
+    address: parsing an address costs more than the rest of a line's trip.
+    """
     try:
         address = ipaddress.ip_address(host.partition("%")[0])
     except ValueError:
