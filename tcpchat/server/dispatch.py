@@ -57,8 +57,13 @@ class EventDispatcher:
     """The thread wakes at most this often, then delivers everything since."""
     max_pending = 4096
     """Events posted but not yet taken: at this many, ``post()`` waits."""
-    nice = 5
-    """How much lower than the chat's threads the event thread runs (Linux; 19 is the lowest)."""
+    nice = 19
+    """How much lower than the chat's threads the event thread runs (Linux; 19 is the lowest).
+
+    The lowest: when a reader and the event thread want the same core, the
+    reader goes first (round trips 0.68x -> 0.85x Twisted's against +5 in one
+    run).  The lag stays bounded all the same: a full queue makes the readers
+    wait (:attr:`max_pending`), whatever the priority."""
 
     def __init__(self, max_pending: int | None = None) -> None:
         if max_pending is not None:
