@@ -13,6 +13,7 @@ import atexit
 import collections
 import contextlib
 import os
+import stat
 import sys
 import threading
 import time
@@ -51,8 +52,8 @@ class ConsolePrinter:
     shown)``.  The log file is not the console: it loses nothing.  At exit,
     what is still waiting gets at most :attr:`drain_seconds` to be written.
 
-    A stream without a file descriptor (``io.StringIO`` in tests, a window's
-    console) cannot stall, and is written to at once, as before.
+    A stream that cannot stall (``io.StringIO`` in tests, a window's console,
+    a regular file) is written to at once, as before.
 
     That is for a server's console, a view of what the log file keeps.  A
     client's terminal is the user's only transcript, so it is made with
@@ -74,7 +75,7 @@ class ConsolePrinter:
         self.dropped = 0
         """Lines dropped so far because the console stalled (for tests and reports)."""
         self._lock = threading.Lock()
-        self._fd = _fileno(stream) if drop_when_stalled else None
+        self._fd = _stallable_fd(stream) if drop_when_stalled else None
         self._waiting: collections.deque[str] = collections.deque()
         self._unreported = 0  # dropped and not yet announced on the console
         self._changed = threading.Condition(self._lock)
@@ -137,10 +138,15 @@ class ConsolePrinter:
                     view = view[os.write(self._fd, view) :]
 
 
-def _fileno(stream: IO[str]) -> int | None:
-    """The file descriptor under *stream*, or ``None`` if it has none."""
+def _stallable_fd(stream: IO[str]) -> int | None:
+    """The file descriptor under *stream* if it can stall (a pipe, a terminal, a socket).
+
+    ``None`` for a stream with no descriptor, and for a regular file: a write
+    to a file never waits for a reader, so it needs no thread of its own.
+    """
     try:
-        return stream.fileno()
+        fd = stream.fileno()
+        return None if stat.S_ISREG(os.fstat(fd).st_mode) else fd
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
         return None
 
