@@ -10,12 +10,12 @@ import re
 import threading
 
 import pytest
+from harness import RawPeer, joined_peer
 
 from tcpchat import events, protocol
 from tcpchat.chatlog import MemoryLog
 from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
-from tests.harness import RawPeer, joined_peer
 
 SESSION = re.compile(r"^~\* session (\w+) in (\w+) at (\d+)$")
 

@@ -6,11 +6,11 @@ import socket
 import threading
 
 import pytest
+from harness import RawPeer, joined_peer
 
 from tcpchat import protocol
 from tcpchat.guard import Limits
 from tcpchat.server import ChatServer, door, writer
-from tests.harness import RawPeer, joined_peer
 
 
 def test_a_gate_thread_that_cannot_start_gives_its_address_seat_back(

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.harness import PORT, REPO_ROOT, loopback_address
+from harness import PORT, REPO_ROOT, loopback_address
 
 LINES = 6000  # a pipe holds 64 KiB (about 1,500 console lines), the printer 1,000 more
 TIMEOUT = 60.0

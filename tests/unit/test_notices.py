@@ -24,6 +24,7 @@ SAMPLES = {
     "log_id": "0123456789abcdef",
     "position": "42",
     "count": "12",
+    "missed": "40",
 }
 
 
