@@ -8,7 +8,7 @@
 * ``raw_peer``: connect raw socket peers, closed at the end.
 * ``artifacts_dir``: where a test saves screenshots and logs.
 
-In CI (``CI=true``) a skipped GUI or Docker test is turned into a failure: a
+In CI (``CI=true``) a skipped GUI, Docker or Redis test is turned into a failure: a
 reference whose windows or containers were never tested must not pass.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from harness import ARTIFACTS_ROOT, PORT, ChatProcess, RawPeer, loopback_address
 
-MUST_RUN_IN_CI = ("gui", "docker")
+MUST_RUN_IN_CI = ("gui", "docker", "redis")
 
 
 def _in_ci() -> bool:

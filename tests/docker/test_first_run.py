@@ -153,6 +153,7 @@ def test_readme_run_command_chats_with_nothing_installed(
     assert where_from == f"{CLONE}/tcpchat/__init__.py"
 
 
+@pytest.mark.timeout(TEST_TIMEOUT + 60)  # the whole suite runs inside: not the usual 120 s
 def test_readme_test_command_passes_and_reports_what_it_skips(
     newcomer: str, artifacts_dir: Path
 ) -> None:

@@ -9,12 +9,14 @@ flushes it).  The fault-injection tests stop and continue a server with
 signals, so they get a second server (``faulty_redis``) and cannot disturb
 the others.  The helpers (a condition poller, a follower's collector, the
 signals) are in redis_helpers.py, a module name no other test folder uses.
-Nothing here skips: a missing ``redis-server`` or pytest-redis is an
-error, in CI and out.
+Without ``redis-server`` (a bare machine, the first-run container) the tests
+that need one are skipped with the reason, and marked ``redis``: in CI
+(``CI=true``) such a skip counts as a failure (tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from typing import Iterator
@@ -26,6 +28,20 @@ from pytest_redis.executor import RedisExecutor
 from redis_helpers import Paused, url_of
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+SERVER_FIXTURES = {"redis_server", "faulty_redis"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that need a redis-server; skip them, saying why, if there is none."""
+    missing = not os.path.exists(REDIS_SERVER)
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
+            if missing:
+                reason = "needs redis-server (Debian: apt install redis-server)"
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
 NO_PERSISTENCE = '""'  # becomes `--save ""`: no snapshots
 
 redis_server = factories.redis_proc(
