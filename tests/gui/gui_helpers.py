@@ -66,9 +66,23 @@ def find_window(title_regex: str) -> str:
     return xdotool("search", "--sync", "--onlyvisible", "--name", title_regex).splitlines()[0]
 
 
+ENTRY_FROM_BOTTOM = 52
+"""Pixels from a chat window's bottom edge to the middle of its entry (both windows)."""
+
+
 def type_into(window_id: str, text: str) -> None:
-    """Give *window_id* the keyboard (there is no window manager to) and type *text*, Return."""
+    """Give *window_id* the keyboard (there is no window manager to) and type *text*, Return.
+
+    X focus alone is not enough: keys that arrive before Tk has handled the
+    FocusIn are dropped (a first "H" was lost that way).  A click on the entry
+    is handled in order before the keys that follow it, and gives it Tk's focus.
+    """
     xdotool("windowfocus", "--sync", window_id)
+    height = int(dict(
+        line.split("=", 1) for line in xdotool("getwindowgeometry", "--shell", window_id).split()
+    )["HEIGHT"])  # fmt: skip
+    y = str(height - ENTRY_FROM_BOTTOM)
+    xdotool("mousemove", "--window", window_id, "--sync", "60", y, "click", "1")
     xdotool("type", "--delay", "20", text)
     xdotool("key", "Return")
 
