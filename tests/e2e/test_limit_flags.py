@@ -105,7 +105,7 @@ def test_flood_grace_is_accepted_and_said_to_have_no_effect(
         name="server",
     )
     server.wait_for_output(r"^listening on ")
-    assert "--flood-grace has no effect any more" in server.stderr
+    server.wait_for_error(r"--flood-grace has no effect any more")  # stderr has its own reader
 
 
 def check_max_per_address(address: tuple[str, int]) -> None:
