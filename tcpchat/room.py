@@ -222,7 +222,8 @@ class ChatRoom:
                 del self._nicks[connection]
                 self._tokens.pop(connection, None)
                 self._taken_folded.discard(nicks.skeleton(nick))
-                moved = protocol.CLOSING.format(reason="your session went on on another server")
+                reason = f"{nick} is now held on another server of this room"
+                moved = protocol.CLOSING.format(reason=reason)
                 return [Reply(connection, format_notice(moved)), Close(connection)]
         token = self.reservations.holds(nick)
         if token is not None:
