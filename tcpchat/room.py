@@ -224,11 +224,13 @@ class ChatRoom:
                 self._taken_folded.discard(nicks.skeleton(nick))
                 reason = f"{nick} is now held on another server of this room"
                 moved = protocol.CLOSING.format(reason=reason)
-                return [Reply(connection, format_notice(moved)), Close(connection)]
+                news = events.Notice(f"{nick} is now on another server of this room")
+                return [Reply(connection, format_notice(moved)), Close(connection), news]
         token = self.reservations.holds(nick)
         if token is not None:
             self.reservations.claim(token)
             self._taken_folded.discard(nicks.skeleton(nick))
+            return [events.Notice(f"{nick} resumed on another server of this room")]
         return []
 
     def receive(self, connection: ConnectionId, text: str) -> list[Action]:

@@ -100,6 +100,7 @@ class Cluster:
         self._stopping = threading.Event()
         self._mirrored = threading.Condition()  # notified whenever the mirror grows
         self._unstored = 0  # lines submitted after the shipper stopped (told once)
+        self._operator = ""  # the operator's nick, once claimed
 
     @classmethod
     def connect(cls, store: RedisStore, *, history: int, say: Callable[[str], None]) -> Cluster:
@@ -152,6 +153,7 @@ class Cluster:
     def start(self, operator_nick: str) -> None:
         """Claim the operator's nick (a one-line :class:`ChatError` if taken); start threads."""
         self.presence.claim_operator(operator_nick)
+        self._operator = operator_nick
         self._shipper = Shipper(self.log, on_lost=lambda message: self._trouble(LOST, message))
         follow = self.log.follow
         self._follower = follow(self.mirror.end, self._append, self._trouble, timeout=2.0)
@@ -170,8 +172,11 @@ class Cluster:
             self._follower.join()
         if self._renewer.is_alive():
             self._renewer.join()
-        for nick in self.presence.owned():
-            self.names.release(nick)
+        if self._operator:
+            self.names.release(self._operator)
+        # The sessions' names are left to their leases: a session resuming on another
+        # server takes its name over; one that does not come back is announced gone
+        # by another server when the lease ends (a rolling restart loses nobody).
 
     # -- what the server calls ----------------------------------------------
 
