@@ -43,6 +43,9 @@ once that the store is away and once that it is back (:data:`STORE_DOWN`,
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -118,9 +121,10 @@ class Cluster:
             return True
 
         log = RedisLog.connect(store.url, store.room, max_entries=store.max_entries, retry=retry)
+        owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(2)}"  # for people
         presence = Presence.connect(
-            store.url, store.room, fold=nicks.skeleton, lease_seconds=store.lease_seconds,
-            timeout=0.5,
+            store.url, store.room, owner, fold=nicks.skeleton,
+            lease_seconds=store.lease_seconds, timeout=0.5,
         )  # fmt: skip
         while True:
             try:
