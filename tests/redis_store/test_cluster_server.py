@@ -222,6 +222,7 @@ def test_a_server_stopped_for_a_restart_lets_its_sessions_go_on_elsewhere(start:
     assert session is not None
     token, log_id, at = session.groups()
     bob = hello(second, "bob")
+    ann.expect_line(r"^\* bob joined$")  # all the room had before the first server stops
     first.stop()  # a rolling restart: the room goes on on the second server
     ann.expect_line(r"^~\* server shutting down$")
     ann.wait_closed()
