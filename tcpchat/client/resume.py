@@ -80,6 +80,8 @@ class Resumer:
         self._replay_left: int | None = None  # log lines of the replay still to come
         self._missed: int | None = None
         self._in_history = False
+        self.started = False
+        """The server's ``session`` notice came: this connection reached the room."""
 
     def first_line(self) -> str:
         """``/hello [NICK]`` or ``/resume …``: the first line after any ``/pass``."""
@@ -164,6 +166,7 @@ class Resumer:
         started = protocol.SESSION.parse(notice)
         if started is not None and started["position"].isdigit():
             self.session.started(started["token"], started["log_id"], int(started["position"]))
+            self.started = True
             if not self._replay_left:  # no replay to wait for (or no count to trust)
                 return Taken(text, resumed=self._finish(), hidden=True)
             return Taken(text, hidden=True)
