@@ -1,4 +1,4 @@
-"""The chat client core: one connection, two threads, no user interface.
+"""The chat client core: one connection at a time, two threads, no user interface.
 
 :meth:`ChatClient.connect` opens the connection (with a timeout) and starts a
 *reader thread*, which frames incoming bytes into lines and reports them as
@@ -31,21 +31,18 @@ returns False: the front end shows them as pending) instead of sending them.
 
 Given several servers (``servers=``), the client *fails over*: when the
 connection drops without this end asking, the reader thread connects to the
-next server of a :class:`~tcpchat.client.servers.ServerRound` at once and
-resumes the same session there (a new :class:`Resumer` for the new
-connection, a new writer thread), reporting a new
-:class:`~tcpchat.events.Connected` for it instead of a
-:class:`~tcpchat.events.Disconnected`; only a round in which no server
-answered ends in ``Disconnected``, for the front end's back-off.  Each
-connection has a *generation*: a line accounted for on one connection is
-never queued on the next (it waits for that one's resume instead), so the
-replay's end decides alone what is sent again.
+next server (:mod:`tcpchat.client.servers`) at once and resumes the session
+there (a new :class:`Resumer` and writer thread), reporting a new
+:class:`~tcpchat.events.Connected` instead of a ``Disconnected``; only a round
+in which no server answered ends in ``Disconnected``, for the front end's
+back-off.  Each connection has a *generation*: a line accounted for on one
+is never queued on the next (it is held for that one's resume instead), so
+the end of the replay alone decides what is sent again.
 
 Observers are isolated from the reader: one that raises is logged (with its
 traceback, once per observer and kind of event) and the reader goes on, so
 the others, and the final :class:`~tcpchat.events.Disconnected`, still arrive.
-Notices are recognised with :mod:`tcpchat.protocol`'s parsers (the same
-templates the room formats with), never with private copies of their text.
+What a server line means is :mod:`tcpchat.client.incoming`'s business.
 """
 
 from __future__ import annotations
@@ -59,8 +56,9 @@ import time
 from typing import Sequence
 
 from tcpchat import events, protocol
+from tcpchat.client.incoming import Incoming, too_long_error
 from tcpchat.client.resume import SESSION_LOCK, Resumer
-from tcpchat.client.servers import Address, ServerRound, open_stream
+from tcpchat.client.servers import Address, ServerRound
 from tcpchat.errors import ChatError, describe, format_address
 from tcpchat.session import Session, expected_echo
 from tcpchat.streams import Stream, shutdown
@@ -103,10 +101,7 @@ class ChatClient:
         self.requested_nick = nick
         self.tls = tls
         self.password = password
-        self.nick = ""
-        """This end's nickname, as the server last confirmed it."""
-        self.refusal = ""
-        """The server's final refusal (wrong password, TLS only), if it sent one."""
+        self._incoming = Incoming()  # what the server said about this end
         self._sock: Stream | None = None
         self._observers: list[events.Observer] = []
         self._failed: set[tuple[int, type]] = set()  # (observer, event type) reported
@@ -118,7 +113,6 @@ class ChatClient:
         self._closing = False  # no more sending: /quit queued or connection lost
         self._closed = False  # close() has been called
         self._quit_sent = False  # the user typed /quit: the hang-up is expected
-        self._shutdown_announced = False  # the server said "* server shutting down"
         self._connected = False
         self._lost = False  # the connection ended without this end asking
         self._reader = threading.Thread()
@@ -152,6 +146,16 @@ class ChatClient:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def nick(self) -> str:
+        """This end's nickname, as the server last confirmed it."""
+        return self._incoming.nick
+
+    @property
+    def refusal(self) -> str:
+        """The server's final refusal (wrong password, TLS only), if it sent one."""
+        return self._incoming.refusal
+
     def add_observer(self, observer: events.Observer) -> None:
         """Call *observer* (on the reader thread) with every event from now on."""
         self._observers.append(observer)
@@ -160,25 +164,16 @@ class ChatClient:
         """Connect and start the threads; :class:`ChatError` if no server answers."""
         if self._sock is not None:
             raise RuntimeError("a ChatClient connects only once; make a new one")
-        stream, failures = self._open_next()
+        stream, failures = self.servers.open_next(self.connect_timeout, self.tls, self._is_closed)
         if stream is None:
             raise ChatError("; ".join(failures))
         self._start(stream)
         self._reader = threading.Thread(target=self._read_loop, name="tcpchat-client-reader")
         self._reader.start()
 
-    def _open_next(self) -> tuple[Stream | None, list[str]]:
-        """The first server of the round that answers (None if none did), and who failed how."""
-        failures: list[str] = []
-        while (address := self.servers.next()) is not None:
-            with self._lock:
-                if self._closed:
-                    break
-            try:
-                return open_stream(*address, timeout=self.connect_timeout, tls=self.tls), failures
-            except ChatError as exc:
-                failures.append(str(exc))
-        return None, failures
+    def _is_closed(self) -> bool:
+        with self._lock:
+            return self._closed
 
     def _start(self, stream: Stream) -> bool:
         """Make *stream* the connection: first lines, writer, ``Connected``; False if closed."""
@@ -197,8 +192,8 @@ class ChatClient:
             self._sock = stream
             self.host, self.port = self.servers.current
             self._generation += 1
-            self._closing = self._shutdown_announced = False
-            self.refusal = ""
+            self._closing = False
+            self._incoming.new_connection()
             self._connected = True
             self._outbox.clear()
             self._outbox.extend(protocol.encode_line(line) for line in first)
@@ -370,7 +365,7 @@ class ChatClient:
                     else:
                         too_long += 1
                         if too_long == 1:
-                            self._emit(events.Error(_too_long(allowance)))
+                            self._emit(events.Error(too_long_error(allowance)))
         except OSError as exc:
             reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else describe(exc)
         if too_long > 1:
@@ -388,7 +383,7 @@ class ChatClient:
         lost.close()
         if self._resumer.started:  # it had its session: a new round, from the next server
             self.servers.restart_after_current()
-        stream, failures = self._open_next()
+        stream, failures = self.servers.open_next(self.connect_timeout, self.tls, self._is_closed)
         if stream is not None and self._start(stream):
             return None
         return failures
@@ -402,53 +397,18 @@ class ChatClient:
             self._closing = True
             self._has_output.notify()
             self._has_room.notify_all()
-        if expected:
-            reason = "closed"
-        elif self._shutdown_announced:
-            reason = protocol.SHUTTING_DOWN.format()
-        elif self.refusal:  # "wrong password" says more than "closed the connection"
-            refused = protocol.CLOSING.parse(self.refusal)
-            reason = "refused: " + (refused["reason"] if refused else self.refusal)
-        reason = f"{reason} ({address})"
+        reason = f"{'closed' if expected else self._incoming.end_reason(reason)} ({address})"
         if failures and not expected:
             reason += "; then " + "; ".join(failures)
-        announced = self._shutdown_announced and not expected
+        announced = self._incoming.shutdown_announced and not expected
         self._emit(events.Disconnected(reason, expected=expected, announced=announced))
 
     def _take(self, text: str) -> None:
         taken = self._resumer.take(text)
         if not taken.hidden:
-            self._emit(self._to_event(taken.text, taken.history))
+            self._emit(self._incoming.event(taken.text, taken.history))
         if taken.resumed is not None:
             self._emit(taken.resumed)
-
-    def _to_event(self, text: str, history: bool = False) -> events.Event:
-        line = protocol.parse_server_line(text)
-        if line.kind is protocol.Kind.CHAT:
-            own = line.nick == self.nick
-            return events.Message(line.nick, line.text, own=own, history=history)
-        if history:
-            return events.Notice(line.text, history=True)
-        if line.text in protocol.FINAL_REFUSALS:
-            self.refusal = line.text
-            return events.Notice(line.text)
-        if protocol.SHUTTING_DOWN.parse(line.text) is not None:
-            self._shutdown_announced = True
-        welcome = protocol.WELCOME.parse(line.text)
-        if welcome is not None:
-            self.nick = welcome["nick"]
-            return events.Notice(line.text)
-        back = protocol.WELCOME_BACK.parse(line.text) or protocol.WELCOME_BACK_TRIMMED.parse(
-            line.text
-        )
-        back = back or protocol.WELCOME_BACK_RESET.parse(line.text)
-        if back is not None:
-            self.nick = back["nick"]
-            return events.Notice(line.text)
-        renamed = protocol.RENAMED.parse(line.text) if self.nick else None
-        if renamed is not None and renamed["old"] == self.nick:
-            self.nick = renamed["new"]
-        return events.Notice(line.text)
 
     def _emit(self, event: events.Event) -> None:
         """Tell every observer; one that raises is reported and skipped, not fatal."""
@@ -464,13 +424,6 @@ class ChatClient:
 
 class _NotConnected(ChatError):
     """The connection is gone (a session holds the line instead of refusing it)."""
-
-
-def _too_long(allowance: int) -> str:
-    return (
-        f"a line from the server was not shown: it was longer than this client accepts "
-        f"({allowance} bytes); any more such lines are dropped too"
-    )
 
 
 def _is_quit(line: bytes) -> bool:

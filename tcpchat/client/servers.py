@@ -27,7 +27,7 @@ import ipaddress
 import re
 import socket
 import ssl
-from typing import Sequence
+from typing import Callable, Sequence
 
 from tcpchat.errors import ChatError, describe, format_address
 from tcpchat.streams import Stream, TLSStream
@@ -123,6 +123,22 @@ class ServerRound:
             return None
         self.current = self._left.pop(0)
         return self.current
+
+    def open_next(
+        self, timeout: float, tls: ssl.SSLContext | None, stop: Callable[[], bool]
+    ) -> tuple[Stream | None, list[str]]:
+        """Connect to the next server of the round that answers, at once, one after the other.
+
+        The stream (None when the round is over, or *stop* said so before an
+        attempt) and why each server before it failed, in order.
+        """
+        failures: list[str] = []
+        while not stop() and (address := self.next()) is not None:
+            try:
+                return open_stream(*address, timeout=timeout, tls=tls), failures
+            except ChatError as exc:
+                failures.append(str(exc))
+        return None, failures
 
 
 def open_stream(
