@@ -391,12 +391,8 @@ class ChatClient:
     def _end(self, reason: str, address: str, failures: list[str]) -> None:
         """Report the end of the last connection (and of a failed round, after it)."""
         with self._lock:
-            self._connected = False
             expected = self._closed or self._quit_sent
             self._lost = not expected
-            self._closing = True
-            self._has_output.notify()
-            self._has_room.notify_all()
         reason = f"{'closed' if expected else self._incoming.end_reason(reason)} ({address})"
         if failures and not expected:
             reason += "; then " + "; ".join(failures)

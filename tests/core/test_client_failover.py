@@ -284,3 +284,50 @@ def test_one_server_behaves_as_host_and_port(
         ChatClient("127.0.0.1", 9000, servers=[first.address])
     with pytest.raises(ValueError, match="host and port, or servers"):
         ChatClient()
+
+
+def test_the_next_server_gets_a_resume_at_the_position_counted_then_the_unechoed_line(
+    address: tuple[str, int],
+) -> None:
+    """Scripted servers, so the test decides what reached the room: server 1 took
+    "in flight" but was lost before echoing it; server 2 gets ``/resume`` at the
+    position counted on server 1, replays one line, and only then is the line sent
+    again, once (the session's rule, unchanged by the change of server)."""
+    first, second = (socket.create_server((address[0], 0)) for _ in range(2))
+    for listener in (first, second):
+        listener.settimeout(TIMEOUT)
+    eve = ChatClient(servers=[first.getsockname()[:2], second.getsockname()[:2]], nick="Eve")
+    seen = Recorder(eve)
+    try:
+        eve.connect()
+        one, _ = first.accept()
+        one_in = one.makefile("r", encoding="utf-8")
+        assert one_in.readline() == "/hello Eve\n"
+        one.sendall(
+            b"~* welcome, you are Eve; type /help for the commands\n"
+            b"~* session tok1 in log1 at 5\n* Eve joined\n"
+        )
+        seen.wait("the join", lambda got: events.Notice("Eve joined") in got)
+        eve.send("in flight")
+        assert one_in.readline() == "in flight\n"
+        one.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        one_in.close()
+        one.close()  # lost before the echo
+        two, _ = second.accept()
+        two_in = two.makefile("r", encoding="utf-8")
+        assert two_in.readline() == "/resume log1 6 Eve tok1\n"
+        two.sendall(
+            b"~* welcome back, you are Eve; 1 lines you missed follow\n"
+            b"~* session tok1 in log1 at 6\nBob: meanwhile\n"
+        )
+        assert two_in.readline() == "in flight\n"  # after the replay, once
+        two.sendall(b"Eve: in flight\n")
+        seen.wait("the echo", lambda _: "Eve: in flight" in seen.chat())
+        assert seen.connections() == [first.getsockname()[:2], second.getsockname()[:2]]
+        assert eve.session.position == 8
+        two_in.close()
+        two.close()
+    finally:
+        eve.close()
+        first.close()
+        second.close()
