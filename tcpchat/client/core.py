@@ -56,13 +56,12 @@ import time
 from typing import Sequence
 
 from tcpchat import events, protocol
-from tcpchat.client.incoming import Incoming, too_long_error
+from tcpchat.client.incoming import Incoming, read_lines
 from tcpchat.client.resume import SESSION_LOCK, Resumer
 from tcpchat.client.servers import Address, ServerRound
-from tcpchat.errors import ChatError, describe, format_address
+from tcpchat.errors import ChatError, format_address
 from tcpchat.session import Session, expected_echo
 from tcpchat.streams import Stream, shutdown
-from tcpchat.tls import describe_tls_error
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +330,7 @@ class ChatClient:
         while True:
             stream = self._sock
             assert stream is not None
-            reason = self._read_connection(stream)
+            reason = read_lines(stream, self.recv_bytes, self._take, self._emit)
             self._resumer.lost()
             with self._lock:
                 self._connected = False
@@ -349,28 +348,6 @@ class ChatClient:
                 failures = failed
             break
         self._end(reason, lost_at, failures)
-
-    def _read_connection(self, stream: Stream) -> str:
-        """Take the lines of *stream* until it ends; why it ended."""
-        # The longest line a server may send (docs/protocol.md), and not a byte more.
-        allowance = protocol.MAX_SERVER_LINE_BYTES
-        buffer = protocol.LineBuffer(allowance)
-        reason = "the server closed the connection"
-        too_long = 0  # lines dropped for being longer than the allowance
-        try:
-            while data := stream.recv(self.recv_bytes):
-                for frame in buffer.feed(data):
-                    if isinstance(frame, protocol.Line):
-                        self._take(frame.text)
-                    else:
-                        too_long += 1
-                        if too_long == 1:
-                            self._emit(events.Error(too_long_error(allowance)))
-        except OSError as exc:
-            reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else describe(exc)
-        if too_long > 1:
-            self._emit(events.Error(f"{too_long} over-long lines from the server were not shown"))
-        return reason
 
     def _fail_over(self, lost: Stream) -> list[str] | None:
         """Resume on the next server of the round that answers: None, or who failed how.

@@ -1,13 +1,15 @@
 """What the server's lines mean to the client: the event to report, and what they say of it.
 
-The client's reader hands each line (the :class:`~tcpchat.client.resume.Resumer`
-has taken its ``~`` off) to :meth:`Incoming.event`, which returns the event
-for the front ends and remembers what the line says about this end: its
-nickname (the welcome, a welcome back, a rename of it), a *final refusal*
-(wrong password, TLS only: trying again, or another server of the room, would
-only be refused again) and whether the server announced that it is shutting
-down.  The nickname carries over from one connection to the next (a failover
-resumes it); :meth:`Incoming.new_connection` forgets the rest.
+:func:`read_lines` frames a connection's bytes into lines (dropping, and
+saying so, any longer than a server may send) and hands each to the client,
+whose :class:`~tcpchat.client.resume.Resumer` takes its ``~`` off; then
+:meth:`Incoming.event` returns the event for the front ends and remembers
+what the line says about this end: its nickname (the welcome, a welcome
+back, a rename of it), a *final refusal* (wrong password, TLS only: trying
+again, or another server of the room, would only be refused again) and
+whether the server announced that it is shutting down.  The nickname
+carries over from one connection to the next (a failover resumes it);
+:meth:`Incoming.new_connection` forgets the rest.
 
 Notices are recognised with :mod:`tcpchat.protocol`'s parsers (the same
 templates the room formats with), never with private copies of their text.
@@ -15,9 +17,14 @@ templates the room formats with), never with private copies of their text.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
+from typing import Callable
 
 from tcpchat import events, protocol
+from tcpchat.errors import describe
+from tcpchat.streams import Stream
+from tcpchat.tls import describe_tls_error
 
 
 @dataclass
@@ -76,8 +83,39 @@ class Incoming:
         return reason
 
 
-def too_long_error(allowance: int) -> str:
-    """The error for the first line from the server longer than *allowance* bytes."""
+def read_lines(
+    stream: Stream,
+    recv_bytes: int,
+    take: Callable[[str], None],
+    emit: Callable[[events.Event], None],
+) -> str:
+    """Hand each line of *stream* to *take* until the stream ends; why it ended.
+
+    A line longer than a server may send (``docs/protocol.md``) is dropped:
+    the first with an error event saying the limit and why, and how many in
+    all when the connection ends.
+    """
+    allowance = protocol.MAX_SERVER_LINE_BYTES
+    buffer = protocol.LineBuffer(allowance)
+    reason = "the server closed the connection"
+    too_long = 0  # lines dropped for being longer than the allowance
+    try:
+        while data := stream.recv(recv_bytes):
+            for frame in buffer.feed(data):
+                if isinstance(frame, protocol.Line):
+                    take(frame.text)
+                    continue
+                too_long += 1
+                if too_long == 1:
+                    emit(events.Error(_too_long(allowance)))
+    except OSError as exc:
+        reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else describe(exc)
+    if too_long > 1:
+        emit(events.Error(f"{too_long} over-long lines from the server were not shown"))
+    return reason
+
+
+def _too_long(allowance: int) -> str:
     return (
         f"a line from the server was not shown: it was longer than this client accepts "
         f"({allowance} bytes); any more such lines are dropped too"
