@@ -358,7 +358,7 @@ class ChatClient:
         shutdown(lost, socket.SHUT_RDWR)  # wakes a writer stuck sending to the lost server
         self._writer.join()
         lost.close()
-        if self._resumer.started:  # it had its session: a new round, from the next server
+        if self._resumer.settled:  # it made it into the room: a new round, from the next
             self.servers.restart_after_current()
         stream, failures = self.servers.open_next(self.connect_timeout, self.tls, self._is_closed)
         if stream is not None and self._start(stream):

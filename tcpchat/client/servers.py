@@ -9,11 +9,12 @@ server of a :class:`ServerRound` failed does the front end's back-off apply
 is not hammered, while one dead server costs no wait at all.
 
 A round counts *attempts*, not seconds: a server that accepts and drops the
-connection before the session notice (a crashing server, a proxy whose
-target is gone) uses up its turn just as one that refuses does, so the
-client never spins between servers that each let it in and throw it out.
-A connection that got its session notice was a success, and the next drop
-starts a new round after it.
+connection before the session notice and the end of its replay (a crashing
+server, a proxy whose target is gone, a replay this client is too slow for)
+uses up its turn just as one that refuses does, so the client never spins
+between servers that each let it in and throw it out.  A connection that
+made it that far was a success, and the next drop starts a new round after
+it.
 
 :func:`parse_server` reads the command line's ``--server`` and
 ``TCPCHAT_SERVERS``: ``HOST:PORT``, ``HOST`` (port 9000), ``[::1]:9000`` or

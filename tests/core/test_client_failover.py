@@ -331,3 +331,41 @@ def test_the_next_server_gets_a_resume_at_the_position_counted_then_the_unechoed
         eve.close()
         first.close()
         second.close()
+
+
+def test_a_resume_dropped_during_its_replay_uses_up_that_servers_turn(
+    address: tuple[str, int],
+) -> None:
+    """Settled on server 1, then lost; server 2 and server 1 again each drop the resume
+    in the middle of its replay (as one dropping a client too slow for it would): the
+    round is over, and it ends in Disconnected for the back-off, not in a spin."""
+    first, second = (socket.create_server((address[0], 0)) for _ in range(2))
+    for listener in (first, second):
+        listener.settimeout(TIMEOUT)
+    one, two = first.getsockname()[:2], second.getsockname()[:2]
+    eve = ChatClient(servers=[one, two], nick="Eve")
+    seen = Recorder(eve)
+
+    def serve(listener: socket.socket, expect: str, *lines: str) -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("r", encoding="utf-8") as lines_in:
+            assert lines_in.readline() == expect
+            conn.sendall("".join(line + "\n" for line in lines).encode())
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    partial = (
+        "~* welcome back, you are Eve; 3 lines you missed follow",
+        "~* session tok1 in log1 at 1",
+        "Bob: missed 1",
+    )
+    try:
+        eve.connect()
+        serve(first, "/hello Eve\n", "~* welcome, you are Eve", "~* session tok1 in log1 at 0")
+        serve(second, "/resume log1 0 Eve tok1\n", *partial)
+        serve(first, "/resume log1 2 Eve tok1\n", *partial)
+        seen.wait_count(events.Disconnected, 1)
+    finally:
+        eve.close()
+        first.close()
+        second.close()
+    assert seen.connections() == [one, two, one, "lost"]
