@@ -17,6 +17,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from harness import RawPeer, joined_peer
@@ -369,3 +370,66 @@ def test_a_resume_dropped_during_its_replay_uses_up_that_servers_turn(
         first.close()
         second.close()
     assert seen.connections() == [one, two, one, "lost"]
+
+
+class _SlowToQueue(ChatClient):
+    """Fault injection: ``send()`` stalls between accounting a line and queueing it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stall = threading.Event()
+        self.stalled = threading.Event()
+        self.go_on = threading.Event()
+
+    def _enqueue(self, lines: list[bytes], wait: bool, generation: int) -> None:
+        if self.stall.is_set():
+            self.stalled.set()
+            self.go_on.wait(TIMEOUT)
+        super()._enqueue(lines, wait, generation)
+
+
+def test_a_line_accounted_on_the_lost_connection_is_not_queued_on_the_next(
+    address: tuple[str, int],
+) -> None:
+    """The stdin thread accounts a line on server 1, and is slow to queue it; meanwhile
+    the connection drops and server 2's resume already sent it again (no echo came).
+    Queued late on server 2 it would arrive twice: it must not."""
+    first, second = (socket.create_server((address[0], 0)) for _ in range(2))
+    for listener in (first, second):
+        listener.settimeout(TIMEOUT)
+    eve = _SlowToQueue(servers=[first.getsockname()[:2], second.getsockname()[:2]], nick="Eve")
+    seen = Recorder(eve)
+    held: list[bool] = []
+    try:
+        eve.connect()
+        one, _ = first.accept()
+        one_in = one.makefile("r", encoding="utf-8")
+        assert one_in.readline() == "/hello Eve\n"
+        one.sendall(b"~* welcome, you are Eve\n~* session tok1 in log1 at 0\n")
+        seen.wait("the welcome", lambda got: events.Notice("welcome, you are Eve") in got)
+        eve.stall.set()
+        sender = threading.Thread(target=lambda: held.append(eve.send("racing")))
+        sender.start()
+        assert eve.stalled.wait(TIMEOUT)
+        eve.stall.clear()
+        one_in.close()
+        one.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        one.close()
+        two, _ = second.accept()
+        two_in = two.makefile("r", encoding="utf-8")
+        assert two_in.readline() == "/resume log1 0 Eve tok1\n"
+        two.sendall(b"~* welcome back, you are Eve; 0 lines you missed follow\n")
+        two.sendall(b"~* session tok1 in log1 at 0\n")
+        assert two_in.readline() == "racing\n"  # unacknowledged: sent again by the resume
+        eve.go_on.set()
+        sender.join(TIMEOUT)
+        eve.send("next")
+        assert two_in.readline() == "next\n"  # not "racing" a second time
+        two_in.close()
+        two.close()
+    finally:
+        eve.go_on.set()
+        eve.close()
+        first.close()
+        second.close()
+    assert held == [False]  # held (the resume took care of it), not queued
