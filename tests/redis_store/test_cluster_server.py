@@ -15,6 +15,7 @@ import threading
 from typing import Callable, Iterator
 
 import pytest
+import redis
 from harness import RawPeer, assert_one_total_order
 from pytest_redis.executor import RedisExecutor
 from redis_helpers import Paused, url_of, wait_until
@@ -255,3 +256,33 @@ def test_the_operator_hears_the_whole_room_once(start: Start) -> None:
         ]
     )
     assert [e.text for e in heard if isinstance(e, events.Notice)].count("bob joined") == 1
+
+
+def test_a_name_whose_claim_vanished_is_claimed_again_not_let_go(
+    start: Start, client: redis.Redis, room: str
+) -> None:
+    first = start("Server1", lease=1.0)
+    ann = hello(first, "ann")
+    key = f"tcpchat:{{{room}}}:nick:ann"
+    client.delete(key)  # as if its lease had run out while the server could not renew it
+    wait_until(lambda: client.exists(key))
+    ann.send_line("still mine")
+    ann.expect_line(r"^ann: still mine$")
+    assert not any("another server" in line for line in ann.lines)
+
+
+def test_a_server_whose_rooms_log_is_lost_says_so_and_stops(
+    start: Start, client: redis.Redis
+) -> None:
+    first = start("Server1")
+    stopped = threading.Event()
+    first.add_observer(lambda event: stopped.set() if isinstance(event, events.Stopped) else None)
+    ann = hello(first, "ann")
+    ann.send_line("before")
+    ann.expect_line(r"^ann: before$")
+    client.flushall()  # Redis restarted empty: the log ID is gone
+    ann.expect_line(r"the room's log at .* was lost .*: this server stops; restart the servers")
+    ann.wait_closed()
+    assert stopped.wait(30)
+    assert first.failure is not None
+    assert "this server stops" in first.failure
