@@ -218,6 +218,8 @@ def test_a_line_typed_in_server_1s_client_window_appears_in_server_2s_client_win
     # ...it reaches the client window on server 2, and the raw peer there.
     logs["client2"].wait_for_output(r"\bguest: hello from server 1$")
     peer.expect_line(r"^guest: hello from server 1$")
+    # ...and the other server's operator window hears it too (the whole room).
+    logs["server2"].wait_for_output(r"\bguest: hello from server 1$")
 
     # And back: typed on server 2, seen on server 1.
     stack.type_into("client2", WINDOWS["client2"], "hello from server 2")
