@@ -1,4 +1,8 @@
-"""Printing the results: the side-by-side table, the goals, the scaling plot (SVG)."""
+"""Printing the results: the side-by-side table, the goals, the scaling plot (SVG).
+
+The Redis kinds (issue 12) get a second table: each figure beside its ratio
+to the memory server (``tcpchat``) and to Twisted of the same run.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 BASELINE = "twisted"
+MEMORY = "tcpchat"
+"""One server with the memory log: what the Redis kinds are compared with."""
+REDIS_KINDS = ("redis", "redis2")
 COLUMNS = (
     ("deliv/s", 8), ("msgs/s", 7), ("p50 us", 7), ("p99 us", 8), ("RSS MiB", 7),
     ("threads", 7), ("srv CPU", 7), ("sys", 4), ("ctx/1k", 6), ("gen CPU", 7),
@@ -27,7 +34,9 @@ def progress(repeat: int, scenario: str, server: str, row: dict[str, Any]) -> st
     return (
         f"  run {repeat + 1} {scenario:>5} {server:<8} {_si(row['deliveries_per_s']):>7} deliv/s"
         f"  p50 {row['p50_us']:6.0f} us  rss {row['peak_rss_mib']:5.1f} MiB"
-        f"  cpu srv {row['server_cpu']:4.0%} gen {row['loadgen_cpu']:4.0%}  {state}"
+        f"  cpu srv {row['server_cpu']:4.0%} gen {row['loadgen_cpu']:4.0%}"
+        + (f" redis {row['redis_cpu']:4.0%}" if row.get("redis_cpu") else "")
+        + f"  {state}"
     )
 
 
@@ -75,7 +84,53 @@ def table(summary: dict[str, Any]) -> str:
         "the kernel; ctx/1k: the server's context switches per 1,000 deliveries;\n"
         "check: every client got every line, in one order."
     )
-    return "\n".join(lines)
+    return "\n".join(lines + _redis_table(summary))
+
+
+def _times(value: float, base: dict[str, Any] | None, key: str) -> str:
+    if base is None or not base["median"][key]:
+        return ""
+    return f"{value / base['median'][key]:.2f}x"
+
+
+def _redis_table(summary: dict[str, Any]) -> list[str]:
+    """The Redis kinds against the memory server and Twisted (empty if none ran)."""
+    scenarios = [s for s in summary["scenarios"] if set(REDIS_KINDS) & s["servers"].keys()]
+    if not scenarios:
+        return []
+    head = ("deliv/s", "/mem", "/Tw", "p50 us", "/mem", "/Tw", "p99 us", "/mem", "/Tw",
+            "all p50", "all p99", "Redis CPU")  # fmt: skip
+    lines = [
+        "",
+        "The room on Redis (issue 12): figures and ratios to one server with the memory log "
+        "(/mem) and to Twisted (/Tw), same run",
+        f"{'scenario':<9} {'server':<8} " + " ".join(f"{t:>7}" for t in head),
+    ]
+    for scenario in scenarios:
+        servers = scenario["servers"]
+        memory, twisted = servers.get(MEMORY), servers.get(BASELINE)
+        lines.append(f"{scenario['name']}: {scenario['title']}")
+        for server in (MEMORY, *REDIS_KINDS):
+            if server not in servers:
+                continue
+            m = servers[server]["median"]
+            cells = [_si(m["deliveries_per_s"])]
+            cells += [
+                _times(m["deliveries_per_s"], b, "deliveries_per_s") for b in (memory, twisted)
+            ]
+            for key in ("p50_us", "p99_us"):
+                cells += [f"{m[key]:.0f}"] + [_times(m[key], b, key) for b in (memory, twisted)]
+            cells += [f"{m.get('all_p50_us', 0):.0f}", f"{m.get('all_p99_us', 0):.0f}"]
+            cells.append(f"{m['redis_cpu']:.0%}" if m.get("redis_cpu") else "")
+            lines.append(f"{'':<9} {server:<8} " + " ".join(f"{c:>7}" for c in cells))
+    lines += [
+        "",
+        "redis: one server, --store redis://; redis2: two servers of one room, the clients (and",
+        "senders) split between them; each run starts its own redis-server, on the servers' core.",
+        "deliv/s counts a line once every client on every server has it; all p50/p99: from a",
+        "line's send to the last client having it; Redis CPU: redis-server's share of one core.",
+    ]
+    return lines
 
 
 @dataclass
