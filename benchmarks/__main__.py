@@ -56,6 +56,11 @@ SCENARIOS = {
 }
 QUICK = ["a", "b", "c", "n10"]
 FULL = [*QUICK, "n2000"]
+REDIS_QUICK = ["b"]
+"""Where ``--quick`` (CI) runs the Redis kinds: b, fan-out, where Redis's per-batch
+cost is shared by many lines (about 2 s a run).  In a every line is its own round
+trip through Redis (10-20 s a run), and c's set-up (1,000 joins, each a nick claim
+and a notice through Redis) takes 8-12 s a run; the full run has them all."""
 SCALING = ["n10", "b", "c", "n2000"]
 """The cost-growth curve: the same 10 senders, ever more listeners."""
 
@@ -236,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     for repeat in range(repeats):
         for name in names:
             order = kinds if repeat % 2 == 0 else kinds[::-1]
+            if args.quick and not args.scenarios and name not in REDIS_QUICK:
+                order = [kind for kind in order if not kind.redis]
             for kind in order:
                 profile = None
                 if args.profile:

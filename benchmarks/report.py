@@ -36,7 +36,7 @@ def progress(repeat: int, scenario: str, server: str, row: dict[str, Any]) -> st
         f"  p50 {row['p50_us']:6.0f} us  rss {row['peak_rss_mib']:5.1f} MiB"
         f"  cpu srv {row['server_cpu']:4.0%} gen {row['loadgen_cpu']:4.0%}"
         + (f" redis {row['redis_cpu']:4.0%}" if row.get("redis_cpu") else "")
-        + f"  {state}"
+        + f"  {row['setup_s'] + row['elapsed']:4.1f} s  {state}"
     )
 
 
