@@ -112,12 +112,12 @@ def run_once(
         threads.append(server.status()["Threads"])
         marks["start"] = server.usage()
         if isinstance(server, cluster.Cluster):
-            marks["redis_start"] = server.redis_usage()
+            server.begin()
 
     def on_stop() -> None:
         marks["stop"] = server.usage()
         if isinstance(server, cluster.Cluster):
-            marks["redis_stop"] = server.redis_usage()
+            server.end()
         threads.append(server.status()["Threads"])
         server.stop_profile()
 
@@ -133,9 +133,8 @@ def run_once(
     row["server_cpu"] = cpu / result.elapsed if result.elapsed else 0.0
     row["server_system_share"] = used.get("system", 0.0) / cpu if cpu else 0.0
     row["switches_per_1k"] = used.get("switches", 0) * 1000 / max(result.deliveries, 1)
-    redis = {k: v - marks["redis_start"][k] for k, v in marks.get("redis_stop", {}).items()}
-    redis_cpu = redis.get("user", 0.0) + redis.get("system", 0.0)
-    row["redis_cpu"] = redis_cpu / result.elapsed if result.elapsed else 0.0
+    if isinstance(server, cluster.Cluster) and "stop" in marks:
+        row |= server.figures(result.elapsed, scenario.senders * scenario.messages)
     row["peak_rss_mib"] = status["VmHWM"] / 1024
     row["threads"] = max(threads, default=status["Threads"])
     return row

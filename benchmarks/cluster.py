@@ -18,6 +18,7 @@ machines; docs/performance.md has the model for that.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import shutil
 import socket
@@ -25,6 +26,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.servers import ServerKind, ServerProcess, _prepare_child, status, usage
 
@@ -79,6 +81,21 @@ class RedisServer:
     def usage(self) -> dict[str, float]:
         return usage(self.process.pid)
 
+    def _client(self) -> Any:
+        redis = importlib.import_module("redis")
+        return redis.Redis(REDIS_HOST, self.port, socket_timeout=10)
+
+    def reset_stats(self) -> None:
+        """Redis's command counters from zero (``CONFIG RESETSTAT``)."""
+        with self._client() as client:
+            client.config_resetstat()
+
+    def calls(self) -> dict[str, int]:
+        """Commands run since :meth:`reset_stats`, by name (those a script runs included)."""
+        with self._client() as client:
+            stats = client.info("commandstats")
+        return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -126,8 +143,31 @@ class Cluster:
         each = [server.usage() for server in self.servers]
         return {key: sum(u[key] for u in each) for key in ("user", "system", "switches")}
 
-    def redis_usage(self) -> dict[str, float]:
-        return self.redis.usage()
+    def begin(self) -> None:
+        """The measurement starts: Redis's counters from zero, its CPU time so far."""
+        self.redis.reset_stats()
+        self._redis_start = self.redis.usage()
+
+    def end(self) -> None:
+        """The measurement has ended: Redis's CPU time and commands since :meth:`begin`."""
+        self._redis_stop = self.redis.usage()
+        self._calls = self.redis.calls()
+
+    def figures(self, elapsed: float, lines: int) -> dict[str, float]:
+        """What Redis did for *lines* in *elapsed* seconds (between begin and end).
+
+        An entry is one batch shipped (one script run: its ``XADD``); an
+        ``XREAD`` is one follower's read of whatever entries are new.
+        """
+        cpu = sum(self._redis_stop[k] - self._redis_start[k] for k in ("user", "system"))
+        entries = max(self._calls.get("xadd", 0), 1)
+        return {
+            "redis_cpu": cpu / elapsed if elapsed else 0.0,
+            "redis_entries": entries,
+            "redis_xreads": self._calls.get("xread", 0),
+            "lines_per_entry": lines / entries,
+            "redis_cpu_us_per_entry": cpu * 1e6 / entries,
+        }
 
     def start_profile(self, path: Path) -> None:
         """py-spy the first server (the others do the same work)."""

@@ -247,12 +247,13 @@ class LoadGenerator:
                     raise OSError("the server closed a connection during the run")
                 client.chunks.append(data)
                 client.lines += data.count(b"\n")
-                client.marks.append((client.lines, clock()))
+                now = clock()
+                client.marks.append((client.lines, now))
                 if client.lines >= expected:
                     unfinished -= 1
                     self.epoll.unregister(fd)
                 if client.pattern is not None:
-                    self._acknowledge(client, data)
+                    self._acknowledge(client, data, now)
         result.elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
@@ -263,10 +264,9 @@ class LoadGenerator:
         latencies = [x for sender in senders for x in sender.latencies]
         result.p50_us, result.p99_us = _percentiles(latencies)
 
-    def _acknowledge(self, sender: _Client, data: bytes) -> None:
-        """Find the sender's own messages in *data*: latency, and room to send more."""
+    def _acknowledge(self, sender: _Client, data: bytes, now: int) -> None:
+        """Find the sender's own messages in *data*, come at *now*: latency, room to send."""
         assert sender.pattern is not None
-        now = time.monotonic_ns()
         data = sender.pending + data
         cut = data.rfind(b"\n") + 1
         sender.pending = data[cut:]

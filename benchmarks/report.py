@@ -99,7 +99,7 @@ def _redis_table(summary: dict[str, Any]) -> list[str]:
     if not scenarios:
         return []
     head = ("deliv/s", "/mem", "/Tw", "p50 us", "/mem", "/Tw", "p99 us", "/mem", "/Tw",
-            "all p50", "all p99", "Redis CPU")  # fmt: skip
+            "all p50", "all p99", "Redis", "l/entry", "us/entr")  # fmt: skip
     lines = [
         "",
         "The room on Redis (issue 12): figures and ratios to one server with the memory log "
@@ -122,13 +122,17 @@ def _redis_table(summary: dict[str, Any]) -> list[str]:
                 cells += [f"{m[key]:.0f}"] + [_times(m[key], b, key) for b in (memory, twisted)]
             cells += [f"{m.get('all_p50_us', 0):.0f}", f"{m.get('all_p99_us', 0):.0f}"]
             cells.append(f"{m['redis_cpu']:.0%}" if m.get("redis_cpu") else "")
+            cells.append(f"{m['lines_per_entry']:.1f}" if m.get("lines_per_entry") else "")
+            cells.append(f"{m['redis_cpu_us_per_entry']:.0f}" if m.get("redis_entries") else "")
             lines.append(f"{'':<9} {server:<8} " + " ".join(f"{c:>7}" for c in cells))
     lines += [
         "",
         "redis: one server, --store redis://; redis2: two servers of one room, the clients (and",
         "senders) split between them; each run starts its own redis-server, on the servers' core.",
         "deliv/s counts a line once every client on every server has it; all p50/p99: from a",
-        "line's send to the last client having it; Redis CPU: redis-server's share of one core.",
+        "line's send to the last client having it; Redis: redis-server's share of one core;",
+        "l/entry: lines per stream entry (a batch shipped, one script run); us/entr: Redis CPU",
+        "per entry (its script, every server's XREAD of it, the network).",
     ]
     return lines
 
