@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.servers import ServerKind, ServerProcess, _prepare_child, status, usage
+from benchmarks.servers import ServerKind, ServerProcess, _prepare_child, status
 
 REDIS_HOST = "127.0.0.1"
 
@@ -78,9 +78,6 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"redis-server did not start:\n{text}")
 
-    def usage(self) -> dict[str, float]:
-        return usage(self.process.pid)
-
     def _client(self) -> Any:
         redis = importlib.import_module("redis")
         return redis.Redis(REDIS_HOST, self.port, socket_timeout=10)
@@ -90,11 +87,20 @@ class RedisServer:
         with self._client() as client:
             client.config_resetstat()
 
-    def calls(self) -> dict[str, int]:
-        """Commands run since :meth:`reset_stats`, by name (those a script runs included)."""
+    def commands(self) -> dict[str, tuple[int, int]]:
+        """Calls and microseconds per command since :meth:`reset_stats` (a script's included)."""
         with self._client() as client:
             stats = client.info("commandstats")
-        return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
+        return {
+            name.removeprefix("cmdstat_"): (int(s["calls"]), int(s["usec"]))
+            for name, s in stats.items()
+        }
+
+    def cpu(self) -> float:
+        """CPU seconds Redis has used (``INFO cpu``: to the microsecond, unlike ``/proc``)."""
+        with self._client() as client:
+            info = client.info("cpu")
+        return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -112,7 +118,7 @@ class Cluster:
 
     It reads like a :class:`ServerProcess` to the benchmark: its status and
     usage are the servers' summed (memory, threads and CPU of the whole
-    room, Redis apart: see :meth:`redis_usage`).
+    room, Redis apart: see :meth:`figures`).
     """
 
     def __init__(self, kind: ServerKind, addresses: list[tuple[str, int]], cpu: int | None):
@@ -146,27 +152,36 @@ class Cluster:
     def begin(self) -> None:
         """The measurement starts: Redis's counters from zero, its CPU time so far."""
         self.redis.reset_stats()
-        self._redis_start = self.redis.usage()
+        self._redis_cpu = self.redis.cpu()
 
     def end(self) -> None:
         """The measurement has ended: Redis's CPU time and commands since :meth:`begin`."""
-        self._redis_stop = self.redis.usage()
-        self._calls = self.redis.calls()
+        self._redis_cpu = self.redis.cpu() - self._redis_cpu
+        self._commands = self.redis.commands()
 
     def figures(self, elapsed: float, lines: int) -> dict[str, float]:
         """What Redis did for *lines* in *elapsed* seconds (between begin and end).
 
         An entry is one batch shipped (one script run: its ``XADD``); an
-        ``XREAD`` is one follower's read of whatever entries are new.
+        ``XREAD`` is one follower's read of whatever entries are new.  The
+        commands' own times leave out reading and writing their sockets,
+        which the CPU per entry includes.
         """
-        cpu = sum(self._redis_stop[k] - self._redis_start[k] for k in ("user", "system"))
-        entries = max(self._calls.get("xadd", 0), 1)
+        cpu, commands = self._redis_cpu, self._commands
+        entries = max(commands.get("xadd", (0, 0))[0], 1)
+
+        def per_call(name: str) -> float:
+            calls, usec = commands.get(name, (0, 0))
+            return usec / calls if calls else 0.0
+
         return {
             "redis_cpu": cpu / elapsed if elapsed else 0.0,
             "redis_entries": entries,
-            "redis_xreads": self._calls.get("xread", 0),
+            "redis_xreads": commands.get("xread", (0, 0))[0],
             "lines_per_entry": lines / entries,
             "redis_cpu_us_per_entry": cpu * 1e6 / entries,
+            "redis_script_us": per_call("evalsha"),
+            "redis_xread_us": per_call("xread"),
         }
 
     def start_profile(self, path: Path) -> None:
