@@ -1,4 +1,4 @@
-"""The benchmark's Redis table (issue 12): ratios to the memory server and to Twisted."""
+"""The benchmark's Redis table and goal (issue 12): ratios to the memory server and Twisted."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import importlib
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 # The benchmarks live beside the package in the checkout (see test_bench_goals.py).
 sys.path.append(str(Path(__file__).resolve().parents[2]))
@@ -67,3 +69,21 @@ def test_without_twisted_the_twisted_ratios_are_left_empty() -> None:
     b = scenario(tcpchat=median(2e6, 100.0), redis=median(1e6, 200.0))
     found = rows({"scenarios": [b]})
     assert found["redis"][:5] == ["1.00M", "0.50x", "200", "2.00x", "400"]
+
+
+@pytest.mark.parametrize("kind", ["redis", "redis2"])
+@pytest.mark.parametrize(("ratio", "met"), [(0.5, True), (0.49, False)])
+def test_b_on_redis_needs_half_the_memory_servers_deliveries(
+    kind: str, ratio: float, met: bool
+) -> None:
+    b = scenario(tcpchat=median(2e6, 100.0), **{kind: median(ratio * 2e6, 200.0)})
+    goals = report.goals({"scenarios": [b]})
+    assert goals.met is met, goals.text
+    assert f"b: {kind} {ratio:.2f}x the memory server's" in goals.text
+
+
+def test_the_redis_goal_needs_the_memory_server_in_the_run() -> None:
+    b = scenario(redis=median(1.0, 200.0))
+    goals = report.goals({"scenarios": [b]})
+    assert goals.met
+    assert "redis" not in goals.text
