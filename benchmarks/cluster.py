@@ -178,6 +178,7 @@ class Cluster:
             "redis_cpu": cpu / elapsed if elapsed else 0.0,
             "redis_entries": entries,
             "redis_xreads": commands.get("xread", (0, 0))[0],
+            "redis_scripts": commands.get("evalsha", (0, 0))[0],
             "lines_per_entry": lines / entries,
             "redis_cpu_us_per_entry": cpu * 1e6 / entries,
             "redis_script_us": per_call("evalsha"),
