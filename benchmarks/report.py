@@ -154,13 +154,15 @@ margin the code no longer has.  b and c, where fan-out dominates, keep 1.5x."""
 
 
 REDIS_GOAL = 0.5
-"""Scenario b (fan-out), one server on Redis and two servers of one room on Redis: at
-least half the memory server's deliveries/s in the same run.  Redis's work is per batch
-(one script run, one XREAD per server), about 100-170 us of the shared core for an
-entry of ~47 lines in b, 3-6 % of the core measured; a second server adds its mirror
-and a second process on the same core.  Medians measured 0.69-1.10x on the shared
-machine.  Below half, the per-batch path has broken (a batch per line, a lock held
-across a Redis round trip), which is what the goal is there to catch."""
+"""Scenario b (fan-out), one server on Redis: at least half the memory server's
+deliveries/s in the same run.  Redis's work is per batch, not per line: one script run
+and one XREAD per entry, about 110 us of Redis's CPU for an entry of ~45 lines in b
+(3-7 % of the core), and the server's fan-out is the same as with memory.  Medians
+measured 0.84-1.09x on the shared machine.  Below half, the per-batch path has broken
+(a batch per line, a lock held across a Redis round trip): what the goal is there to
+catch.  Two servers of one room (redis2) have no goal: on the one core they share with
+Redis here, their ratio (medians 0.69-1.10x, single runs down to 0.35x) measures the
+scheduler as much as tcpchat; its lines are checked for one order like every run's."""
 
 
 def goals(summary: dict[str, Any]) -> Goals:
@@ -211,11 +213,11 @@ def _redis_goals(found: dict[str, dict[str, Any]]) -> list[tuple[str, bool]]:
     if MEMORY not in servers:
         return []
     memory = servers[MEMORY]["median"]["deliveries_per_s"]
-    verdicts = []
-    for kind in (k for k in REDIS_KINDS if k in servers):
-        ratio = servers[kind]["median"]["deliveries_per_s"] / memory if memory else 0.0
-        what = f"b: {kind} {ratio:.2f}x the memory server's deliveries/s >= {REDIS_GOAL}x"
-        verdicts.append((what, ratio >= REDIS_GOAL))
+    verdicts: list[tuple[str, bool]] = []
+    if "redis" in servers:
+        ratio = servers["redis"]["median"]["deliveries_per_s"] / memory if memory else 0.0
+        what = f"b: one server on Redis {ratio:.2f}x the memory server's deliveries/s"
+        verdicts.append((f"{what} >= {REDIS_GOAL}x", ratio >= REDIS_GOAL))
     return verdicts
 
 
