@@ -157,12 +157,13 @@ REDIS_GOAL = 0.5
 """Scenario b (fan-out), one server on Redis: at least half the memory server's
 deliveries/s in the same run.  Redis's work is per batch, not per line: one script run
 and one XREAD per entry, about 110 us of Redis's CPU for an entry of ~45 lines in b
-(3-7 % of the core), and the server's fan-out is the same as with memory.  Medians
-measured 0.84-1.09x on the shared machine.  Below half, the per-batch path has broken
+(2-7 % of the core), and the server's fan-out is the same as with memory.  Medians
+measured 0.68-1.09x on the shared machine.  Below half, the per-batch path has broken
 (a batch per line, a lock held across a Redis round trip): what the goal is there to
 catch.  Two servers of one room (redis2) have no goal: on the one core they share with
-Redis here, their ratio (medians 0.69-1.10x, single runs down to 0.35x) measures the
-scheduler as much as tcpchat; its lines are checked for one order like every run's."""
+Redis here, their ratio (medians 0.69-1.10x, single runs from 0.75 M to 2.2 M
+deliveries/s) measures the scheduler as much as tcpchat; its lines are checked for one
+order like every run's (docs/performance.md)."""
 
 
 def goals(summary: dict[str, Any]) -> Goals:
