@@ -153,17 +153,19 @@ after the fixes in docs/performance.md, so the goal now states that cost instead
 margin the code no longer has.  b and c, where fan-out dominates, keep 1.5x."""
 
 
-REDIS_GOAL = 0.5
-"""Scenario b (fan-out), one server on Redis: at least half the memory server's
+REDIS_GOAL = 0.4
+"""Scenario b (fan-out), one server on Redis: at least 0.4x the memory server's
 deliveries/s in the same run.  Redis's work is per batch, not per line: one script run
-and one XREAD per entry, about 110 us of Redis's CPU for an entry of ~45 lines in b
-(2-7 % of the core), and the server's fan-out is the same as with memory.  Medians
-measured 0.68-1.09x on the shared machine.  Below half, the per-batch path has broken
-(a batch per line, a lock held across a Redis round trip): what the goal is there to
-catch.  Two servers of one room (redis2) have no goal: on the one core they share with
-Redis here, their ratio (medians 0.69-1.10x, single runs from 0.75 M to 2.2 M
-deliveries/s) measures the scheduler as much as tcpchat; its lines are checked for one
-order like every run's (docs/performance.md)."""
+and one XREAD per entry (~110 us of Redis's CPU for an entry of ~47 lines in b, 2-7 %
+of its core), and the server's fan-out is the memory server's.  Medians measured
+0.59-1.09x on the shared machine (the lower, the quieter it was: memory gains more).
+Should the batching break (an entry per line), each line would cost the server about
+330 us of CPU as in a, capping b near 3k lines/s, about 0.1x: the goal is there to
+catch that, with room for this machine's +-30 % from run to run.  Two servers of one
+room (redis2) have no goal: on the one core they share with Redis here, their ratio
+(medians 0.67-1.10x, single runs from 0.75 M to 2.6 M deliveries/s) measures the
+scheduler as much as tcpchat; its lines are checked for one order like every run's
+(docs/performance.md)."""
 
 
 def goals(summary: dict[str, Any]) -> Goals:
