@@ -1,0 +1,248 @@
+"""A cluster's failures (issue 12), with real processes: a server killed, Redis stopped.
+
+* SIGKILL one of three servers in the middle of a burst.  Its terminal clients, started
+  with several ``--server``, go on at once on the next server of their list and resume
+  there: their chat is exactly that of a client that stayed (nothing lost, nothing twice),
+  their nick kept, nobody told they left.  A raw session resumes by hand on a third server
+  at the position it counted (positions are the room's).  Its clients that never come back
+  are announced as gone once, by another server, after the lease, and their nicks are free.
+* SIGSTOP the Redis under two servers until every client has been told the chat store is
+  unreachable, then SIGCONT it: what was sent meanwhile is held, not lost, and follows the
+  notice that the store is back, in one order everywhere, and chat goes on.
+
+The tests wait for notices and lines, never for time: the lease runs out while a test waits
+for the leaving notice, and Redis stays stopped until the notices have come.  Each module has
+its own ``redis-server`` (pytest-redis), and the Redis that is stopped is one of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+from typing import Iterator
+
+import pytest
+from cluster_harness import (
+    REDIS_HOST,
+    SERVER_HOSTS,
+    TIMEOUT,
+    Cluster,
+    Member,
+    Node,
+    Start,
+    assert_same_chat,
+    chat,
+    since,
+    start_client,
+    stop_all_without_a_traceback,
+    wait_for_all,
+)
+from harness import assert_one_total_order, run_concurrently
+from pytest_redis import factories
+from pytest_redis.executor import RedisExecutor
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.redis,
+    pytest.mark.skipif(
+        not os.path.exists(REDIS_SERVER),
+        reason="needs redis-server (Debian: apt install redis-server)",
+    ),
+]
+
+faults_redis = factories.redis_proc(executable=REDIS_SERVER, host=REDIS_HOST, port=None, save='""')
+stopped_redis = factories.redis_proc(executable=REDIS_SERVER, host=REDIS_HOST, port=None, save='""')
+UNREACHABLE = r"the chat store is unreachable \(.+\); what you send is held until it is back"
+BACK = r"the chat store is back; held lines follow"
+
+
+def _url(server: RedisExecutor) -> str:
+    return f"redis://{server.host}:{server.port}/0"
+
+
+@pytest.fixture
+def cluster(
+    faults_redis: RedisExecutor, start_process: Start, request: pytest.FixtureRequest
+) -> Iterator[Cluster]:
+    yield Cluster(start_process, _url(faults_redis))
+    stop_all_without_a_traceback(request)
+
+
+@pytest.fixture
+def stopped(stopped_redis: RedisExecutor) -> Iterator[RedisExecutor]:
+    """A Redis of its own, continued (SIGCONT) at the end whatever happens."""
+    try:
+        yield stopped_redis
+    finally:
+        assert stopped_redis.process is not None
+        os.kill(stopped_redis.process.pid, signal.SIGCONT)
+
+
+def test_a_killed_servers_clients_resume_elsewhere_and_its_gone_clients_nicks_come_free(
+    cluster: Cluster, start_process: Start
+) -> None:
+    a, b, c = cluster.start_three()
+    wes = Member.join(b.address, "Wes")  # stays: the reference for the raw session
+    bob = start_client(start_process, "Bob", [b])  # stays: the reference for the clients
+    cal = Member.join(c.address, "Cal")  # chats through the kill
+    eve = start_client(start_process, "Eve", [a, b, c])  # on a; goes on on b
+    fay = start_client(start_process, "Fay", [a, c])  # on a; goes on on c
+    ivy = Member.join(a.address, "Ivy")  # on a; resumes by hand on c
+    gus = Member.join(a.address, "Gus")  # on a, a session that never comes back
+    hal = Member.plain(a.address, "Hal")  # on a, an nc that never comes back
+    wes.wait_for(r" is now Hal$")
+    said: dict[str, list[str]] = {"Eve": [], "Fay": []}
+
+    def say(client_nick: str, text: str) -> None:
+        (eve if client_nick == "Eve" else fay).send_line(text)
+        said[client_nick].append(text)
+
+    for number in range(5):
+        bob.send_line(f"before{number}")
+        cal.send_line(f"c-before{number}")
+        ivy.send_line(f"i-before{number}")
+        say("Eve", f"e-before{number}")
+        say("Fay", f"f-before{number}")
+    wait_for_all(bob, ["Eve: e-before4", "Fay: f-before4", "Ivy: i-before4", "Cal: c-before4"])
+
+    def kill_a() -> None:
+        wes.wait_for("^Cal: c-mid10$")
+        a.process.signal(signal.SIGKILL)
+        a.process.wait()
+
+    def burst_from_cal() -> None:
+        for number in range(40):
+            cal.send_line(f"c-mid{number}")
+
+    def typing(client_nick: str) -> None:
+        for number in range(10):  # in flight, or typed while reconnecting
+            say(client_nick, f"{client_nick[0].lower()}-mid{number}")
+
+    run_concurrently(kill_a, burst_from_cal, lambda: typing("Eve"), lambda: typing("Fay"))
+    for client, node in ((eve, b), (fay, c)):  # the NEXT server of each one's list
+        client.wait_for_output(rf"^\* (re)?connected to {re.escape(node.server_arg)}$", TIMEOUT)
+        client.wait_for_output(rf"^\* welcome back, you are {client.name}; ", TIMEOUT)
+    for number in range(5):
+        say("Eve", f"e-after{number}")
+        say("Fay", f"f-after{number}")
+    ivy.wait_closed()
+    ivy_back = Member.resume(c.address, ivy)
+    ivy_back.expect_line(r"^~\* welcome back, you are Ivy; \d+ lines you missed follow$")
+    ivy_back.expect_line(rf"^~\* session {ivy.token} in {ivy.log_id} at {ivy_back.position}$")
+    ivy_back.send_line("i-after")
+
+    again = _gone_for_good(cluster, wes, (gus, hal), c, b)
+    bob.send_line("the end")
+    everything = [
+        *(f"{nick}: {text}" for nick, texts in said.items() for text in texts),
+        *(f"Cal: c-mid{number}" for number in range(40)),
+        "Ivy: i-after",
+        "Bob: the end",
+    ]
+    for client in (bob, eve, fay):
+        wait_for_all(client, everything)
+    for member in (wes, ivy_back, *again):
+        member.wait_for_all(["Bob: the end"])
+    for nick in ("Eve", "Fay"):
+        mover = eve if nick == "Eve" else fay
+        assert_same_chat(mover.out.lines, bob.out.lines, nick, said[nick])
+
+    _assert_the_room_saw_resumes_not_leaves(wes.log(), ivy, ivy_back, bob.out.lines)
+
+
+def _assert_the_room_saw_resumes_not_leaves(
+    log: list[str], ivy: Member, ivy_back: Member, stayer: list[str]
+) -> None:
+    """*log* (a raw session that stayed) against the ones that moved."""
+    ivy_log = since(ivy.log() + ivy_back.log(), "* Ivy joined")
+    assert ivy_log == since(log, "* Ivy joined"), "Ivy's resumed transcript differs"
+    for nick in ("Gus", "Hal"):
+        assert log.count(f"* {nick} left (connection lost)") == 1, nick
+    for nick in ("Eve", "Fay", "Ivy"):  # resumed: nobody saw them leave or come again
+        assert not [line for line in log if line.startswith(f"* {nick} left")], nick
+        assert log.count(f"* {nick} joined") == 1, nick
+    assert chat(since(log, "* Ivy joined")) == chat(since(stayer, "* Ivy joined"))
+
+
+def _gone_for_good(
+    cluster: Cluster, witness: Member, gone: tuple[Member, Member], c: Node, b: Node
+) -> list[Member]:
+    """The lease of *gone* (a session, an nc) runs out: another server says, once, that they
+    left, and their nicks are free (taken again on c and b)."""
+    for member in gone:
+        witness.wait_for(rf"^\* {member.nick} left \(connection lost\)$", TIMEOUT + cluster.lease)
+        member.close()
+    return [Member.join(c.address, gone[0].nick), Member.plain(b.address, gone[1].nick)]
+
+
+def test_redis_stopped_for_a_while_loses_nothing_says_so_and_chat_resumes(
+    stopped: RedisExecutor, start_process: Start, request: pytest.FixtureRequest
+) -> None:
+    cluster = Cluster(start_process, _url(stopped))
+    a = cluster.start(SERVER_HOSTS[0], "Server1")
+    b = cluster.start(SERVER_HOSTS[1], "Server2")
+    ann = Member.join(a.address, "Ann")
+    ben = Member.join(b.address, "Ben")
+    cat = Member.plain(b.address, "Cat")  # no session: its notices have no "~"
+    dan = start_client(start_process, "Dan", [a])
+    members = [ann, ben, cat]
+    ann.send_line("before")
+    for member in members:
+        member.wait_for("^Ann: before$")
+    dan.out.wait_for("^Ann: before$", TIMEOUT)
+    held: dict[str, list[str]] = {nick: [] for nick in ("Ann", "Ben", "Cat", "Dan")}
+
+    def send_held(number: int) -> None:
+        for nick, sender in (("Ann", ann), ("Ben", ben), ("Cat", cat), ("Dan", dan)):
+            text = f"held-{nick}-{number}"
+            sender.send_line(text)
+            held[nick].append(text)
+
+    assert stopped.process is not None
+    os.kill(stopped.process.pid, signal.SIGSTOP)
+    try:
+        for number in range(3):
+            send_held(number)
+        for member in members:  # every client is told, and every server's log
+            member.wait_for(f"^~?\\* {UNREACHABLE}$")
+        dan.out.wait_for(f"^\\* {UNREACHABLE}$", TIMEOUT)
+        for node in (a, b):
+            node.process.wait_for_error(UNREACHABLE, TIMEOUT)
+        send_held(3)  # after the notice too
+    finally:
+        os.kill(stopped.process.pid, signal.SIGCONT)
+    for member in members:
+        member.wait_for(f"^~?\\* {BACK}$")
+    dan.out.wait_for(f"^\\* {BACK}$", TIMEOUT)
+    for node in (a, b):
+        node.process.wait_for_error(BACK, TIMEOUT)
+    ann.send_line("after")
+    everything = [f"{nick}: {text}" for nick, texts in held.items() for text in texts]
+    everything.append("Ann: after")
+    for member in members:
+        member.wait_for_all(everything)
+    wait_for_all(dan, everything)
+
+    def store_notice(line: str) -> bool:
+        return bool(re.match(f"^~?\\* ({UNREACHABLE}|{BACK})$", line))
+
+    for lines in (ann.lines, ben.lines, cat.lines, dan.out.lines):
+        notices = [line for line in lines if store_notice(line)]
+        assert len(notices) == 2, notices  # one each, in this order:
+        assert re.search(UNREACHABLE, notices[0]), notices
+        back = lines.index(notices[1])
+        for text in everything:  # nothing held came before the store was back
+            assert lines.index(text) > back, (text, lines[back:])
+    transcripts = [
+        [line for line in since(member.log(), "Ann: before") if not store_notice(line)]
+        for member in members
+    ]
+    per_sender = {**held, "Ann": ["before", *held["Ann"], "after"]}
+    assert_one_total_order(transcripts, per_sender)
+    assert chat(transcripts[0]) == transcripts[0], "a notice in the room: did someone leave?"
+    assert len(transcripts[0]) == 1 + len(everything)
+    assert chat(since(dan.out.lines, "Ann: before")) == transcripts[0]
+    stop_all_without_a_traceback(request)
