@@ -186,6 +186,17 @@ class MemoryLog:
             offset += sum(len(line) + 1 for line in entry.split(b"\n")[:skip])
         return self._end_offset - offset
 
+    def skip(self, to: int) -> None:
+        """Go on from position *to*: the lines before it were never seen here.
+
+        A mirror of a shared log (:mod:`tcpchat.server.cluster`) whose source
+        trimmed lines away before they were read; reading across the hole
+        gives the lines around it.
+        """
+        if to < self._end:
+            raise ValueError(f"cannot skip back from {self._end} to {to}")
+        self._end = to
+
     def trim(self, needed: Iterable[Position]) -> None:
         keep_from = min((p for p in needed if isinstance(p, int)), default=self._end)
         if keep_from >= self._end:

@@ -28,6 +28,7 @@ from tcpchat.errors import ChatError
 from tcpchat.filelog import FileLog
 from tcpchat.guard import Limits
 from tcpchat.server import ChatServer
+from tcpchat.server.cluster import Cluster, RedisStore
 from tcpchat.sinks import TranscriptFile
 from tcpchat.tls import client_context, plaintext_warning, server_context
 
@@ -76,6 +77,11 @@ class Settings:
     resume_grace: float | None = None
     store: str | None = None
     fsync: bool = False
+    room: str | None = None
+    store_maxlen: int | None = None
+    lease: float | None = None
+    servers: tuple[str, ...] = ()
+    """Client: ``--server`` (or ``TCPCHAT_SERVERS``), as given."""
 
 
 def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
@@ -99,6 +105,20 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         problem = protocol.validate_nick(nick)
         if problem:
             parser.error(f"--nick {nick!r}: {problem}")
+    cluster = {name: getattr(args, name, None) for name in ("room", "store_maxlen", "lease")}
+    if args.command == "server" and cluster["room"] is None:
+        cluster["room"] = environ.get("TCPCHAT_ROOM") or None
+    store = getattr(args, "store", None)
+    if any(value is not None for value in cluster.values()) and not _is_redis(store):
+        flag = next(name for name, value in cluster.items() if value is not None)
+        parser.error(f"--{flag.replace('_', '-')} goes with --store redis://HOST:PORT")
+    if _is_redis(store) and getattr(args, "fsync", False):
+        parser.error("--fsync goes with --store DIR (Redis has its own: see docs/cluster.md)")
+    servers = tuple(getattr(args, "servers", None) or ())
+    if args.command == "client" and not servers and environ.get("TCPCHAT_SERVERS"):
+        servers = tuple(s.strip() for s in environ["TCPCHAT_SERVERS"].split(",") if s.strip())
+    if servers and (args.host is not None or args.port is not None):
+        parser.error("--server names the servers: give it or --host/--port, not both")
     limit_fields = ["limit_loopback", *(field for _, field, _, _ in LIMIT_FLAGS)]
     given: dict[str, Any] = {field: getattr(args, field, None) for field in limit_fields}
     given = {field: value for field, value in given.items() if value is not None}
@@ -123,9 +143,15 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         cafile=getattr(args, "cafile", None),
         history=getattr(args, "history", None),
         resume_grace=getattr(args, "resume_grace", None),
-        store=getattr(args, "store", None),
+        store=store,
         fsync=getattr(args, "fsync", False),
+        servers=servers,
+        **cluster,
     )
+
+
+def _is_redis(store: str | None) -> bool:
+    return bool(store) and str(store).startswith("redis://")
 
 
 FLOOD_GRACE_IGNORED = (
@@ -194,7 +220,8 @@ class _Wiring:
         options = _server_security(settings)
         if settings.fsync and not settings.store:
             raise ChatError("--fsync goes with --store DIR: give both")
-        if settings.store:  # a StoreError (a ChatError) is one line and exit 2
+        cluster = self._cluster() if _is_redis(settings.store) else None
+        if settings.store and cluster is None:  # a StoreError (a ChatError) is one line, exit 2
             self._store = FileLog(settings.store, fsync=settings.fsync)
             if self._store.recovered:
                 print(f"tcpchat: {self._store.recovered}", file=self._errors, flush=True)
@@ -208,11 +235,34 @@ class _Wiring:
             history=settings.history,
             resume_grace=settings.resume_grace,
             log=self._store,
+            cluster=cluster,
             **options,
         )
         if transcript:
             server.add_observer(transcript)
         return server
+
+    def _cluster(self) -> Cluster:
+        """The room on Redis (``--store redis://``), reached before the server is built."""
+        settings = self.settings
+        assert settings.store is not None
+        given: dict[str, Any] = {
+            "room": settings.room,
+            "max_entries": settings.store_maxlen,
+            "lease_seconds": settings.lease,
+        }
+        store = RedisStore(settings.store, **{k: v for k, v in given.items() if v is not None})
+        if store.max_entries < 1 or store.lease_seconds <= 0:
+            raise ChatError("--store-maxlen and --lease must be above 0")
+
+        def say(message: str) -> None:
+            print(f"tcpchat: {message}", file=self._errors, flush=True)
+
+        history = ChatServer.history if settings.history is None else settings.history
+        cluster = Cluster.connect(store, history=history, say=say)
+        lines = cluster.mirror.end
+        print(f"room {store.room} on {store.url}: {lines} lines so far", flush=True)
+        return cluster
 
     def client_factory(self) -> ClientFactory:
         """What makes each attempt's client: address, TLS, password, transcript file."""

@@ -26,6 +26,7 @@ from tcpchat import __version__, operator, protocol
 from tcpchat.guard import Limits
 from tcpchat.gui.placement import geometry
 from tcpchat.server import DEFAULT_HOST, DEFAULT_PORT, ChatServer
+from tcpchat.server.cluster import RedisStore
 
 EXIT_USAGE = 2
 
@@ -156,7 +157,8 @@ _RAW = argparse.RawDescriptionHelpFormatter  # the epilogs' tables keep their li
 
 _ENVIRONMENT = (
     "environment: TCPCHAT_HOST, TCPCHAT_PORT and TCPCHAT_NICK set the defaults that a\n"
-    "command's --help shows; TCPCHAT_PASSWORD the password (server and client)."
+    "command's --help shows; TCPCHAT_PASSWORD the password (server and client);\n"
+    "TCPCHAT_ROOM the server's --room; TCPCHAT_SERVERS the client's --server list."
 )
 
 _EPILOGS = {
@@ -176,6 +178,10 @@ _EPILOGS = {
             ("tcpchat server --headless --nick Boss", "in the terminal, chatting as Boss"),
             ("TCPCHAT_PORT=9001 tcpchat server --headless", "the environment sets defaults"),
             ("tcpchat server --host 0.0.0.0 --tls-cert C --tls-key K", "TLS, for other machines"),
+            (
+                "tcpchat server --store redis://127.0.0.1:6379 --port 9001 --nick Server2",
+                "a second server of the same room (and the first with --store redis://...)",
+            ),
         ),
     ),
     "client": _table("chat commands (typed as a line)", CLIENT_COMMANDS)
@@ -185,6 +191,10 @@ _EPILOGS = {
             ("tcpchat client --nick budi", "a client window, as budi"),
             ("tcpchat client --headless --reconnect", "in the terminal, back after a restart"),
             ("tcpchat client --host chat.example --tls --password S", "TLS and a password"),
+            (
+                "tcpchat client --server 127.0.0.1:9000 --server 127.0.0.1:9001",
+                "two servers of one room: if one goes, the session goes on on the other",
+            ),
         ),
     ),
     "demo": _examples(
@@ -216,13 +226,36 @@ def _add_server_sessions(server: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--store",
-        metavar="DIR",
-        help="keep the history in DIR: it survives a crash and a restart (default: memory)",
+        metavar="DIR|URL",
+        help="keep the history in DIR: it survives a crash and a restart; or in Redis at "
+        "redis://HOST:PORT[/DB], shared by every server of --room (default: memory)",
     )
     group.add_argument(
         "--fsync",
         action="store_true",
-        help="with --store: each batch on the disk before it is sent (survives a power cut)",
+        help="with --store DIR: each batch on the disk before it is sent (survives a power cut)",
+    )
+    cluster = server.add_argument_group(
+        "several servers, one room (with --store redis://...; see docs/cluster.md)"
+    )
+    cluster.add_argument(
+        "--room",
+        metavar="NAME",
+        help=f"the room this server serves (default {RedisStore.room}; "
+        "letters, digits, '.', '_', '-')",
+    )
+    cluster.add_argument(
+        "--store-maxlen",
+        type=_lines,
+        metavar="N",
+        help=f"batches of lines Redis keeps (default {RedisStore.max_entries})",
+    )
+    cluster.add_argument(
+        "--lease",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long the nicknames of a server that died stay taken "
+        f"(default {RedisStore.lease_seconds:g})",
     )
 
 
@@ -333,6 +366,14 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )
     client.add_argument("--nick", help=f"nickname to ask for on arrival ({asked})")
     client.add_argument("--reconnect", action="store_true", help="retry with backoff when lost")
+    client.add_argument(
+        "--server",
+        dest="servers",
+        action="append",
+        metavar="HOST:PORT",
+        help="a server of the room, instead of --host/--port; give several to go on on the "
+        "next when one is lost (implies --reconnect; default: TCPCHAT_SERVERS, comma-separated)",
+    )
     client.add_argument("--geometry", type=geometry, metavar="WxH+X+Y", help=where)
     _add_client_security(client, password)
 

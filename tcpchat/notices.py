@@ -108,6 +108,13 @@ AWAY = " (away)"
 CONNECTION_LOST = "connection lost"
 """The leaving reason announced when a dropped session's grace ends."""
 
+# A room served by several servers (its log on Redis: see tcpchat.server.cluster)
+STORE_DOWN = NoticeFormat(
+    "store down",
+    "the chat store is unreachable ({reason}); what you send is held until it is back",
+)
+STORE_UP = NoticeFormat("store back", "the chat store is back; held lines follow")
+
 # At the door (before a connection joins): refusals and the password exchange
 SERVER_FULL = NoticeFormat("server full", "error: server full ({limit} clients); try again later")
 STOPPING = NoticeFormat(
@@ -136,7 +143,8 @@ NOTICES = (
     NICK_REFUSED, UNKNOWN_COMMAND, LINE_TOO_LONG, FLOOD_WARNING, SHUTTING_DOWN,
     SERVER_FULL, STOPPING, TOO_MANY_CONNECTIONS, PASSWORD_REQUIRED, PASSWORD_OK,
     WRONG_PASSWORD, NO_PASSWORD, TLS_ONLY, SESSION, HISTORY, HISTORY_END,
-    WELCOME_BACK_TRIMMED, WELCOME_BACK_RESET, WELCOME_BACK, FIRST_LINE_ONLY, CLOSING,
+    WELCOME_BACK_TRIMMED, WELCOME_BACK_RESET, WELCOME_BACK, FIRST_LINE_ONLY, STORE_DOWN,
+    STORE_UP, CLOSING,
 )  # fmt: skip
 """Every notice the server sends, the most specific first (CLOSING matches the refusals too)."""
 

@@ -36,6 +36,7 @@ start-up with a clear message if another server's operator has the nick.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from typing import Any, Callable, NamedTuple
@@ -61,36 +62,62 @@ if held and held ~= mine then
 end
 redis.call('SET', KEYS[1], mine, 'PX', ARGV[3])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4] .. '\\n' .. mine)
+if ARGV[6] == '' then redis.call('HDEL', KEYS[3], ARGV[4])
+else redis.call('HSET', KEYS[3], ARGV[4], ARGV[6]) end
 return 1
 """
 )
-"""KEYS: claim, members; ARGV: owner, nick, lease ms, key, nick it may replace (a respelling)."""
+"""KEYS: claim, members, sessions; ARGV: owner, nick, lease ms, key, nick it may replace (a
+respelling), the session's token digest (or '')."""
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('HDEL', KEYS[3], ARGV[2])
+end
 return redis.call('ZREM', KEYS[2], ARGV[2] .. '\\n' .. ARGV[1])
 """
-"""KEYS: claim, members; ARGV: OWNER\\nNICK, key."""
+"""KEYS: claim, members, sessions; ARGV: OWNER\\nNICK, key."""
+
+_TAKE_OVER = (
+    _NOW
+    + """
+local held = redis.call('GET', KEYS[1])
+if not held or redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[4] then return false end
+local nick = string.match(held, '\\n(.*)$')
+local mine = ARGV[1] .. '\\n' .. nick
+redis.call('ZREM', KEYS[2], ARGV[3] .. '\\n' .. held)
+redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3] .. '\\n' .. mine)
+return nick
+"""
+)
+"""KEYS: claim, members, sessions; ARGV: owner, lease ms, key, the session's token digest."""
 
 _RENEW = (
     _NOW
     + """
 local lost = {}
-for i = 2, #KEYS do
-  local key, mine = ARGV[2 * i - 1], ARGV[1] .. '\\n' .. ARGV[2 * i]
+for i = 3, #KEYS do
+  local key, mine = ARGV[2 * i - 2], ARGV[1] .. '\\n' .. ARGV[2 * i - 1]
   if redis.call('GET', KEYS[i]) == mine then
     redis.call('PEXPIRE', KEYS[i], ARGV[2])
     redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), key .. '\\n' .. mine)
   else
-    lost[#lost + 1] = ARGV[2 * i]
+    lost[#lost + 1] = ARGV[2 * i - 1]
   end
 end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+for _, member in ipairs(expired) do
+  local key = string.match(member, '^([^\\n]*)')
+  if redis.call('EXISTS', ARGV[3] .. key) == 0 then redis.call('HDEL', KEYS[2], key) end
+end
 return {lost, expired}
 """
 )
-"""KEYS: members, then each claim; ARGV: owner, lease ms, then key and nick of each claim."""
+"""KEYS: members, sessions, then each claim; ARGV: owner, lease ms, the claims' key prefix,
+then key and nick of each claim."""
 
 _MEMBERS = (
     _NOW
@@ -140,6 +167,7 @@ class Presence:
         self.url = url
         self._redis = load_redis()
         self._members_key = f"tcpchat:{{{room}}}:members"
+        self._sessions_key = f"tcpchat:{{{room}}}:sessions"
         self._scripts = {
             name: client.register_script(text)
             for name, text in (
@@ -147,6 +175,7 @@ class Presence:
                 ("release", _RELEASE),
                 ("renew", _RENEW),
                 ("members", _MEMBERS),
+                ("take over", _TAKE_OVER),
             )
         }
         self._owned: dict[str, str] = {}  # key -> nick, the claims this server holds
@@ -162,16 +191,18 @@ class Presence:
     def claim_key(self, nick: str) -> str:
         return f"tcpchat:{{{self.room}}}:nick:{self.fold(nick)}"
 
-    def claim(self, nick: str, replacing: str = "") -> bool:
+    def claim(self, nick: str, replacing: str = "", token: str = "") -> bool:
         """Claim *nick* for this server; False if another server (or client) has it.
 
         Claiming a nick this server already holds is True (a retry is safe).
         *replacing*: this server's nick that *nick* may take over, a
-        respelling of it (``bob`` to ``Bob``), done atomically.
+        respelling of it (``bob`` to ``Bob``), done atomically.  *token*: the
+        session's, whose digest is kept with the claim so that the session
+        can resume on another server (:meth:`take_over`).
         """
         key = self.fold(nick)
-        args = [self.owner, nick, self.lease_ms, key, replacing]
-        keys = [self.claim_key(nick), self._members_key]
+        args = [self.owner, nick, self.lease_ms, key, replacing, digest(token)]
+        keys = [self.claim_key(nick), self._members_key, self._sessions_key]
         if not self._call(lambda: self._scripts["claim"](keys=keys, args=args)):
             return False
         with self._lock:
@@ -198,17 +229,35 @@ class Presence:
 
     def _release(self, key: str, nick: str) -> bool:
         args = [f"{self.owner}\n{nick}", key]
-        keys = [self.claim_key(nick), self._members_key]
+        keys = [self.claim_key(nick), self._members_key, self._sessions_key]
         return bool(self._call(lambda: self._scripts["release"](keys=keys, args=args)))
 
-    def rename(self, old: str, new: str) -> bool:
+    def rename(self, old: str, new: str, token: str = "") -> bool:
         """Move this server's *old* nick to *new*; False (keeping *old*) if *new* is taken."""
         if self.fold(old) == self.fold(new):
-            return self.claim(new, replacing=old)
-        if not self.claim(new):
+            return self.claim(new, replacing=old, token=token)
+        if not self.claim(new, token=token):
             return False
         self.release(old)
         return True
+
+    def take_over(self, nick: str, token: str) -> str | None:
+        """Move the claim on *nick* to this server, if its session's *token* matches.
+
+        For a session resuming here after its server went away (killed, or
+        cut off): the claim may still be in its lease.  The nick as held, or
+        None if it is not held (the lease ran out) or *token* is not its session's.
+        """
+        key = self.fold(nick)
+        keys = [self.claim_key(nick), self._members_key, self._sessions_key]
+        args = [self.owner, self.lease_ms, key, digest(token)]
+        held = self._call(lambda: self._scripts["take over"](keys=keys, args=args))
+        if held is None:
+            return None
+        name = bytes(held).decode()
+        with self._lock:
+            self._owned[key] = name
+        return name
 
     def renew(self) -> Renewal:
         """Extend every claim this server holds; sweep the expired members of others.
@@ -226,8 +275,9 @@ class Presence:
                 raise
         with self._lock:
             owned = list(self._owned.items())
-        keys = [self._members_key, *(f"tcpchat:{{{self.room}}}:nick:{k}" for k, _ in owned)]
-        args: list[Any] = [self.owner, self.lease_ms]
+        prefix = f"tcpchat:{{{self.room}}}:nick:"
+        keys = [self._members_key, self._sessions_key, *(prefix + k for k, _ in owned)]
+        args: list[Any] = [self.owner, self.lease_ms, prefix]
         for key, nick in owned:
             args += [key, nick]
         lost, expired = self._call(lambda: self._scripts["renew"](keys=keys, args=args))
@@ -238,6 +288,11 @@ class Presence:
                     del self._owned[self.fold(nick)]
         swept = [parse_member(raw) for raw in expired]
         return Renewal(lost_nicks, [m for m in swept if m.owner != self.owner])
+
+    def owned(self) -> list[str]:
+        """The nicks this server holds claims on now."""
+        with self._lock:
+            return list(self._owned.values())
 
     def members(self) -> list[Member]:
         """Everyone in the room on every server, by nick (for ``/who``)."""
@@ -260,6 +315,11 @@ class Presence:
 
     def _call(self, action: Callable[[], Any]) -> Any:
         return call(self._redis, self.url, action)
+
+
+def digest(token: str) -> str:
+    """What Redis keeps of a session token (not the token: reading Redis gives no sessions)."""
+    return hashlib.sha256(token.encode()).hexdigest() if token else ""
 
 
 def parse_member(raw: bytes) -> Member:

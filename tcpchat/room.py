@@ -10,12 +10,18 @@ server in :mod:`tcpchat.server` calls it under one lock, which is what makes
 the broadcast order total; the tests drive it directly.  Every notice's text
 comes from its :class:`tcpchat.protocol.NoticeFormat`, which the client parses
 with.
+
+A room may be served by several servers (:mod:`tcpchat.server.cluster`):
+then a nickname must be free on all of them, so the room asks its
+:class:`Registry` before it gives a name, tells it when a name is freed, and
+lists the other servers' names in ``/who``.  The registry is the one seam
+through which the room learns about the world beyond its own connections.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable, Union
+from typing import Hashable, Protocol, Union
 
 from tcpchat import events, nicks, protocol
 from tcpchat.protocol import (
@@ -37,6 +43,30 @@ ConnectionId = Hashable
 
 _MAX_ECHO_BYTES = 256
 """Longest unknown command name or leaving reason repeated in a notice (cut with ``…``)."""
+
+
+class Registry(Protocol):
+    """The nicknames beyond this room object: those of the other servers of a cluster.
+
+    Its calls may wait on the network (one round trip); the room makes them
+    only when a name is given, changed or freed, never per line.
+    """
+
+    def claim(self, nick: str, token: str = "", replacing: str = "") -> bool:
+        """Take *nick* for a client of this room (a session's *token*, if any).
+
+        False if another server's client has it.  *replacing*: the client's
+        current name, which *nick* replaces (released once *nick* is taken).
+        """
+
+    def release(self, nick: str) -> None:
+        """This room has freed *nick*."""
+
+    def take_over(self, nick: str, token: str) -> str | None:
+        """Take *nick* from the server its session (*token*) was on; the name as held, or None."""
+
+    def others(self) -> list[str]:
+        """Everyone on the other servers, for ``/who``."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +116,7 @@ class ChatRoom:
         operator_nick: str = protocol.OPERATOR_NICK,
         default_nick: str = protocol.DEFAULT_CLIENT_NICK,
         resume_grace: float = 0.0,
+        registry: Registry | None = None,
     ) -> None:
         for name in (operator_nick, default_nick):
             problem = protocol.validate_nick(name)
@@ -100,6 +131,8 @@ class ChatRoom:
         self._tokens: dict[ConnectionId, str] = {}  # session connections' tokens
         self.reservations = Reservations(resume_grace)
         """Nicknames of dropped sessions, held until their grace ends (see :meth:`expire`)."""
+        self.registry = registry
+        """The other servers' names, when the room is served by several (None: alone)."""
 
     # -- queries -----------------------------------------------------------
 
@@ -160,6 +193,11 @@ class ChatRoom:
         if held is not None:
             self._nicks[connection], self._tokens[connection] = held, token
             return held, [events.Notice(f"{held} resumed from {peer}")]
+        moved = None if self.registry is None else self.registry.take_over(nick, token)
+        if moved is not None:  # its server went away; the room never saw it leave
+            self._nicks[connection], self._tokens[connection] = moved, token
+            self._taken_folded.add(nicks.skeleton(moved))
+            return moved, [events.Notice(f"{moved} resumed from {peer}, from another server")]
         name, refused = self._seat(connection, nick, token)
         joined = format_notice(protocol.JOINED.format(nick=name))
         return name, [events.Joined(name, peer), *refused, Broadcast(joined)]
@@ -168,10 +206,29 @@ class ChatRoom:
         """Announce the dropped sessions whose grace has ended by *now*; free their names."""
         actions: list[Action] = []
         for nick in self.reservations.expired(now):
-            self._taken_folded.discard(nicks.skeleton(nick))
+            self._free(nick)
             left = protocol.LEFT.format(nick=nick, reason=protocol.CONNECTION_LOST)
             actions += [events.Left(nick, protocol.CONNECTION_LOST), Broadcast(format_notice(left))]
         return actions
+
+    def let_go(self, nick: str) -> list[Action]:
+        """*nick* is no longer this room's (its session resumed on another server): forget it.
+
+        Nobody is told it left, since it has not: its connection here (if any)
+        is closed with a word to it, a name held for its grace is dropped.
+        """
+        for connection, held in self._nicks.items():
+            if held == nick:
+                del self._nicks[connection]
+                self._tokens.pop(connection, None)
+                self._taken_folded.discard(nicks.skeleton(nick))
+                moved = protocol.CLOSING.format(reason="your session went on on another server")
+                return [Reply(connection, format_notice(moved)), Close(connection)]
+        token = self.reservations.holds(nick)
+        if token is not None:
+            self.reservations.claim(token)
+            self._taken_folded.discard(nicks.skeleton(nick))
+        return []
 
     def receive(self, connection: ConnectionId, text: str) -> list[Action]:
         """One complete line arrived from *connection*."""
@@ -226,7 +283,7 @@ class ChatRoom:
         if token is not None and now is not None and self.reservations.hold(token, nick, now):
             grace = f"{self.reservations.grace_seconds:g}"
             return [events.Notice(f"{nick} dropped ({reason}); the name is kept {grace} s")]
-        self._taken_folded.discard(nicks.skeleton(nick))
+        self._free(nick)
         reason = protocol.clip(reason, _MAX_ECHO_BYTES)
         left = protocol.LEFT.format(nick=nick, reason=reason)
         return [events.Left(nick, reason), Broadcast(format_notice(left))]
@@ -247,7 +304,8 @@ class ChatRoom:
         names: list[str] = []
         size = 0
         away = [nick + protocol.AWAY for nick in self.reservations.nicks()]
-        for nick in [*self.nicks(), *away]:
+        others = [] if self.registry is None else self.registry.others()
+        for nick in [*self.nicks(), *others, *away]:
             width = len(nick.encode("utf-8")) + (2 if names else 0)  # ", " between names
             if names and size + width > room:
                 lines.append(format_notice(protocol.ONLINE.format(nicks=", ".join(names))))
@@ -267,6 +325,10 @@ class ChatRoom:
             return [Reply(connection, format_notice(refused))]
         if new == old:
             return [Reply(connection, format_notice(protocol.ALREADY_NAMED.format(nick=old)))]
+        token = self._tokens.get(connection, "")
+        if self.registry is not None and not self.registry.claim(new, token, replacing=old):
+            refused = protocol.NICK_REFUSED.format(problem=f"{new} is already taken", nick=old)
+            return [Reply(connection, format_notice(refused))]
         self._nicks[connection] = new
         self._taken_folded.discard(nicks.skeleton(old))
         self._taken_folded.add(nicks.skeleton(new))
@@ -278,9 +340,9 @@ class ChatRoom:
         refused: list[Action] = []
         wanted = nicks.normalise(nick)
         problem = protocol.validate_nick(wanted) if nick else None
-        if problem is None and nick and self._taken(wanted):
+        if problem is None and nick and not self._claim(wanted, token):
             problem = f"{wanted} is already taken"
-        name = wanted if nick and problem is None else self._unique_nick(self.default_nick)
+        name = wanted if nick and problem is None else self._unique_nick(self.default_nick, token)
         if problem is not None:
             text = protocol.NICK_REFUSED.format(problem=problem, nick=name)
             refused.append(Reply(connection, format_notice(text)))
@@ -293,12 +355,21 @@ class ChatRoom:
     def _taken(self, nick: str) -> bool:
         return nicks.skeleton(nick) in self._taken_folded
 
-    def _unique_nick(self, base: str) -> str:
+    def _claim(self, nick: str, token: str) -> bool:
+        """Whether *nick* is free here and (with a registry) now claimed on every server."""
+        if self._taken(nick):
+            return False
+        return self.registry is None or self.registry.claim(nick, token)
+
+    def _free(self, nick: str) -> None:
+        self._taken_folded.discard(nicks.skeleton(nick))
+        if self.registry is not None:
+            self.registry.release(nick)
+
+    def _unique_nick(self, base: str, token: str = "") -> str:
         """*base* if free, else *base* with the next unused number (Client2, …)."""
-        if not self._taken(base):
-            return base
-        while self._taken(f"{base}{self._next_suffix}"):
+        nick = base
+        while not self._claim(nick, token):
+            nick = f"{base}{self._next_suffix}"
             self._next_suffix += 1
-        nick = f"{base}{self._next_suffix}"
-        self._next_suffix += 1
         return nick

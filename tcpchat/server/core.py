@@ -31,6 +31,10 @@ Observers (see :mod:`tcpchat.events`) are called from one *event thread*
 (:mod:`tcpchat.server.dispatch`), in the order things happened, so a slow
 observer never stalls the chat.
 
+Several servers can serve one room (``--store redis://``): then the log is
+a mirror of the room's Redis stream and nicknames are claimed in Redis
+(:mod:`tcpchat.server.cluster`); everything above stays as it is.
+
 Trade-offs: a thread per client (two for one that fell behind) is simple to
 read and lets the kernel do the blocking, at the price of one small stack
 each; the single lock makes the order total but serialises the (short) work
@@ -54,6 +58,7 @@ from tcpchat.errors import ChatError, describe, format_address
 from tcpchat.guard import Limits
 from tcpchat.room import Broadcast, ChatRoom
 from tcpchat.server.changes import Changes
+from tcpchat.server.cluster import Cluster
 from tcpchat.server.delivery import Connection
 from tcpchat.server.dispatch import EventDispatcher
 from tcpchat.server.door import Door, Gate
@@ -104,6 +109,7 @@ class ChatServer:
         history: int | None = None,
         resume_grace: float | None = None,
         log: ChatLog | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -122,8 +128,16 @@ class ChatServer:
         if self.history < 0 or self.resume_grace < 0:
             raise ValueError("history and resume_grace cannot be negative")
         self._events = EventDispatcher()
+        self._cluster = cluster
+        registry = None
+        if cluster is not None:  # the room's log and names are in Redis
+            if log is not None:
+                raise ValueError("a server has one log: a cluster's mirror or log, not both")
+            log, registry = cluster.mirror, cluster.names
+        self.operator_nick = operator_nick
+        room = ChatRoom(operator_nick, resume_grace=self.resume_grace, registry=registry)
         self._changes = Changes(
-            ChatRoom(operator_nick=operator_nick, resume_grace=self.resume_grace),
+            room,
             self._events,
             max_backlog_bytes=self.max_backlog_bytes,
             linger_seconds=self.linger_seconds,
@@ -148,6 +162,10 @@ class ChatServer:
             recv_bytes=self.recv_bytes,
         )
         self._reader.hello_seconds = self.hello_seconds
+        if cluster is not None:
+            cluster.attach(self._changes)
+            self._reader.admit = cluster.admit
+            self._reader.before_resume = cluster.catch_up
         self._listener: socket.socket | None = None
         self._wake_accept: tuple[socket.socket, socket.socket] | None = None
         self._accept_thread = threading.Thread()
@@ -177,6 +195,8 @@ class ChatServer:
         if self._started:
             raise RuntimeError("a ChatServer can be started only once")
         where = format_address(self.host, self.port)
+        if self._cluster is not None:  # the operator's nick first: taken is exit 2
+            self._cluster.start(self.operator_nick)
         try:
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             # create_server sets SO_REUSEADDR on POSIX, so a restart does not
@@ -185,6 +205,8 @@ class ChatServer:
                 (self.host, self.port), family=family, backlog=socket.SOMAXCONN
             )
         except OSError as exc:
+            if self._cluster is not None:
+                self._cluster.stop(0)
             raise ChatError(f"cannot listen on {where}: {describe(exc)}") from exc
         self._started = True
         self._wake_accept = socket.socketpair()
@@ -222,10 +244,15 @@ class ChatServer:
                 return
             changes.stopping = True
             self._door.stop()
-            changes.apply([Broadcast(SHUTDOWN_NOTICE)])
+            if self._cluster is None:
+                changes.apply([Broadcast(SHUTDOWN_NOTICE)])
             for connection in list(self._delivery.connections):
+                if self._cluster is not None:  # the room goes on: only this server's clients
+                    changes.tell(connection, protocol.SHUTTING_DOWN.format())
                 changes.close(connection, protocol.SHUTTING_DOWN.format())
             self._delivery.stop()
+        if self._cluster is not None:  # their leaving reaches the room, then the threads end
+            self._cluster.stop(self.linger_seconds)
         assert self._wake_accept is not None
         assert self._listener is not None
         self._wake_accept[1].send(b"x")

@@ -56,7 +56,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import ContextManager, List, Protocol, Tuple
+from typing import Callable, ContextManager, List, Protocol, Tuple
 
 from tcpchat.chatlog import ChatLog, MemoryLog, Position
 from tcpchat.errors import describe
@@ -149,6 +149,9 @@ class Delivery:
         self._fanout_asleep = False
         self._fanout_due = False  # idle connections have new output
         self._stopping = False
+        self.ship: Callable[[list[bytes]], None] | None = None
+        """Where batches go instead of the log, if it is a mirror of a shared log
+        (:mod:`tcpchat.server.cluster`: the log grows by :meth:`grew`)."""
 
     # -- what a change asks for (inside it) ----------------------------------
 
@@ -213,6 +216,13 @@ class Delivery:
     def log_bytes(self) -> int:
         """Bytes the log holds for the connections (under ``2 * max_backlog_bytes``)."""
         return self.log.held_bytes
+
+    def grew(self) -> None:
+        """The log (a mirror) has grown from elsewhere, inside a change: send it on."""
+        if self._idle:
+            self._fanout_due = True
+        if self.log_bytes() > 2 * self.max_backlog_bytes:
+            self._trim()
 
     def publish(self, sender: Connection | None) -> Handoff:
         """End a change: log its broadcasts, trim, and say who must be woken.
@@ -384,6 +394,10 @@ class Delivery:
     def _flush_batch(self) -> bool:
         """Append the pending broadcasts to the log as one batch; False if there were none."""
         if not self._batch:
+            return False
+        if self.ship is not None:  # into the shared log; back through the mirror
+            self.ship(self._batch)
+            self._batch = []
             return False
         self.log.append(self._batch)
         self._batch = []

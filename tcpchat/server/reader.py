@@ -22,6 +22,7 @@ gives the seat back at the door.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from tcpchat import events, protocol
 from tcpchat.errors import describe
@@ -58,6 +59,10 @@ class Reader:
         self._door = door
         door.use_limits(limits)
         self.sources: Sources = door.sources  # per-address budgets, shared with the door
+        self.admit: Callable[[], None] | None = None
+        """Waits, before each read, while the room's store is behind (a cluster's backpressure)."""
+        self.before_resume: Callable[[], None] | None = None
+        """Waits, before a session resumes, until the log holds what the room has (a cluster)."""
         self.alive: set[Connection] = set()  # reader threads not yet finished
         self._slowed: set[Connection] = set()  # told they are being slowed (once each)
 
@@ -86,6 +91,8 @@ class Reader:
                         with changes():
                             changes.expel(connection, expired)
                     continue
+                if self.admit is not None:
+                    self.admit()
                 data = connection.sock.recv(self.recv_bytes)
                 if not data:
                     break
@@ -126,11 +133,14 @@ class Reader:
         """
         changes = self._changes
         frames, ended = self._first_line(connection, buffer)
+        first = self._session_command(frames)
+        if isinstance(first, protocol.Resume) and self.before_resume is not None:
+            self.before_resume()
         with changes(connection):
             self._greeted(connection)
             if changes.stopping:
                 return False, ended
-            changes.join(connection, self._session_command(frames))
+            changes.join(connection, first)
         if frames:
             lines = sum(isinstance(frame, protocol.Line) for frame in frames)
             guard.received(lines, buffer.pending_bytes > 0 or buffer.discarding)
