@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -223,3 +224,22 @@ def stop_all_without_a_traceback(request: pytest.FixtureRequest) -> None:
         process.stop()
     for process in processes:
         assert no_traceback(process.stderr), process.report()
+
+
+def wait_for_logged(process: ChatProcess, pattern: str, timeout: float = TIMEOUT) -> str:
+    """The first line matching *pattern* (searched) the server logged: on its stderr or in its
+    terminal transcript (stdout), whichever has it."""
+    deadline = time.monotonic() + timeout
+    regex = re.compile(pattern)
+    while True:
+        for stream in (process.err, process.out):
+            with stream.changed:
+                found = next((line for line in stream.lines if regex.search(line)), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"{process.name} logged no {pattern!r} in {timeout:g} s\n{process.report()}"
+                    )
+                stream.changed.wait(min(left, 0.1))  # a line on either stream: look again

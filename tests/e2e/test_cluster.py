@@ -114,8 +114,7 @@ def test_bursts_from_every_server_reach_every_client_in_one_order(
     )
     hoa = later[0]
     last = [f"{nick}: {BURST - 1}" for nick in ("Ann", "Ben", "Cid", "Gil")]
-    full = [*senders.values(), *listeners, hoa]
-    for member in full:
+    for member in [*senders.values(), *listeners]:
         member.wait_for_all([*last, "* Hoa joined", "* Dot left (quit)"])
     wait_for_all(gil, [*last, "* Hoa joined", "* Dot left (quit)"])
 
@@ -126,6 +125,7 @@ def test_bursts_from_every_server_reach_every_client_in_one_order(
     assert len(first) == 1 + 4 * BURST + 2  # go, the bursts, one join and one leave
     assert first.count("* Hoa joined") == 1
     assert first.count("* Dot left (quit)") == 1
+    hoa.wait_for(f"^{re.escape(first[-1])}$")  # the last line, after Hoa's join (or that)
     assert since(hoa.log(), "* Hoa joined") == since(first, "* Hoa joined")
     dots = since(dot.log(), "Ann: go")
     assert dots == first[: len(dots)], "Dot's transcript is not the start of everyone's"
@@ -148,7 +148,7 @@ def test_a_nick_held_on_one_server_is_refused_on_the_others_and_who_lists_everyo
     assert welcome["nick"].casefold() != "alice"
     # /nick to a nick held on another server, whatever its case
     carl = Member.plain(c.address, "Carl")
-    for taken in ("Alice", "ALICE"):
+    for taken in ("Alice", "alice"):
         carl.send_line(f"/nick {taken}")
         line = carl.expect_line(r"^\* error: ")
         refusal = protocol.NICK_REFUSED.parse(line.removeprefix("* "))
@@ -228,3 +228,39 @@ def test_a_server_started_later_serves_the_rooms_history(cluster: Cluster) -> No
     zed.send_line("hi")
     for member in (wes, ann, ben):
         member.wait_for("^Zed: hi$")
+
+
+def test_every_servers_operator_is_in_the_room_sees_its_order_and_everyone(
+    cluster: Cluster,
+) -> None:
+    """The operators are members too (they chat to the room and are in its ``/who``): each
+    one's ``/who`` lists everyone, and its terminal shows the room's chat in the room's order."""
+    nodes = cluster.start_three()
+    nicks = ("Ann", "Ben", "Cid")
+    members = [Member.join(node.address, nick) for node, nick in zip(nodes, nicks, strict=True)]
+    for member in members:
+        member.wait_for(r"^\* Cid joined$")
+    everyone = sorted(["Server1", "Server2", "Server3", "Ann", "Ben", "Cid"])
+    for node in nodes:
+        node.process.send_line("/who")
+        answer = node.process.wait_for_output(r"^(\[[\d:]+\] )?\* online: ").string
+        names = online(re.sub(r"^\[[\d:]+\] ", "", answer))
+        assert sorted(names) == everyone, (node.nick, names)
+        assert names[0] == node.nick, names
+
+    members[0].send_line("go")
+    for member in members:
+        member.wait_for("^Ann: go$")
+    for number in range(5):
+        for member, node in zip(members, nodes, strict=True):
+            member.send_line(f"{number}")
+            node.process.send_line(f"op{number}")
+    last = [*(f"{nick}: 4" for nick in nicks), *(f"{node.nick}: op4" for node in nodes)]
+    for member in members:
+        member.wait_for_all(last)
+    room = chat(since(members[0].log(), "Ann: go"))
+    for node in nodes:
+        for line in last:
+            node.process.out.wait_for(rf"^(\[[\d:]+\] )?{re.escape(line)}$", TIMEOUT)
+        console = [re.sub(r"^\[[\d:]+\] ", "", line) for line in node.process.out.lines]
+        assert chat(since(console, "Ann: go")) == room, node.nick

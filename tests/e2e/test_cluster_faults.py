@@ -17,6 +17,7 @@ its own ``redis-server`` (pytest-redis), and the Redis that is stopped is one of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ from cluster_harness import (
     start_client,
     stop_all_without_a_traceback,
     wait_for_all,
+    wait_for_logged,
 )
 from harness import assert_one_total_order, run_concurrently
 from pytest_redis import factories
@@ -81,32 +83,20 @@ def stopped(stopped_redis: RedisExecutor) -> Iterator[RedisExecutor]:
         os.kill(stopped_redis.process.pid, signal.SIGCONT)
 
 
-def test_a_killed_servers_clients_resume_elsewhere_and_its_gone_clients_nicks_come_free(
-    cluster: Cluster, start_process: Start
+def test_a_killed_servers_sessions_resume_elsewhere_and_its_gone_members_nicks_come_free(
+    cluster: Cluster,
 ) -> None:
     a, b, c = cluster.start_three()
-    wes = Member.join(b.address, "Wes")  # stays: the reference for the raw session
-    bob = start_client(start_process, "Bob", [b])  # stays: the reference for the clients
+    wes = Member.join(b.address, "Wes")  # stays: the reference
     cal = Member.join(c.address, "Cal")  # chats through the kill
-    eve = start_client(start_process, "Eve", [a, b, c])  # on a; goes on on b
-    fay = start_client(start_process, "Fay", [a, c])  # on a; goes on on c
     ivy = Member.join(a.address, "Ivy")  # on a; resumes by hand on c
     gus = Member.join(a.address, "Gus")  # on a, a session that never comes back
     hal = Member.plain(a.address, "Hal")  # on a, an nc that never comes back
     wes.wait_for(r" is now Hal$")
-    said: dict[str, list[str]] = {"Eve": [], "Fay": []}
-
-    def say(client_nick: str, text: str) -> None:
-        (eve if client_nick == "Eve" else fay).send_line(text)
-        said[client_nick].append(text)
-
     for number in range(5):
-        bob.send_line(f"before{number}")
         cal.send_line(f"c-before{number}")
         ivy.send_line(f"i-before{number}")
-        say("Eve", f"e-before{number}")
-        say("Fay", f"f-before{number}")
-    wait_for_all(bob, ["Eve: e-before4", "Fay: f-before4", "Ivy: i-before4", "Cal: c-before4"])
+    wes.wait_for_all(["Cal: c-before4", "Ivy: i-before4"])
 
     def kill_a() -> None:
         wes.wait_for("^Cal: c-mid10$")
@@ -117,9 +107,67 @@ def test_a_killed_servers_clients_resume_elsewhere_and_its_gone_clients_nicks_co
         for number in range(40):
             cal.send_line(f"c-mid{number}")
 
-    def typing(client_nick: str) -> None:
-        for number in range(10):  # in flight, or typed while reconnecting
-            say(client_nick, f"{client_nick[0].lower()}-mid{number}")
+    def ivy_talks() -> None:
+        for number in range(20):  # until the kill cuts her off
+            with contextlib.suppress(OSError):
+                ivy.send_line(f"i-mid{number}")
+
+    run_concurrently(kill_a, burst_from_cal, ivy_talks)
+    ivy.wait_closed()
+    ivy_back = Member.resume(c.address, ivy)
+    ivy_back.expect_line(r"^~\* welcome back, you are Ivy; \d+ lines you missed follow$")
+    ivy_back.expect_line(rf"^~\* session {ivy.token} in {ivy.log_id} at {ivy_back.position}$")
+    ivy_back.send_line("i-after")
+    again = _gone_for_good(cluster, wes, (gus, hal), c, b)
+    cal.send_line("the end")
+    for member in (wes, ivy_back, cal, *again):
+        member.wait_for_all(["Ivy: i-after", "Cal: c-mid39", "Cal: the end"])
+
+    log = wes.log()
+    ivy_log = since(ivy.log() + ivy_back.log(), "* Ivy joined")
+    assert ivy_log == since(log, "* Ivy joined"), "Ivy's resumed transcript differs"
+    assert not [line for line in log if line.startswith("* Ivy left")]  # nobody saw her go
+    assert log.count("* Ivy joined") == 1
+    for member in (gus, hal):
+        assert log.count(f"* {member.nick} left (connection lost)") == 1, member.nick
+    said = [line for line in log if line.startswith("Ivy: i-mid")]
+    assert said == [f"Ivy: i-mid{number}" for number in range(len(said))]  # no gap, no twice
+
+
+def test_a_killed_servers_terminal_clients_go_on_on_the_next_server_losing_nothing(
+    cluster: Cluster, start_process: Start
+) -> None:
+    a, b, c = cluster.start_three()
+    bob = start_client(start_process, "Bob", [b])  # stays: the reference
+    cal = Member.join(c.address, "Cal")  # chats through the kill
+    eve = start_client(start_process, "Eve", [a, b, c])  # on a; goes on on b
+    fay = start_client(start_process, "Fay", [a, c])  # on a; goes on on c
+    said: dict[str, list[str]] = {"Eve": [], "Fay": []}
+    clients = {"Eve": eve, "Fay": fay}
+
+    def say(nick: str, text: str) -> None:
+        clients[nick].send_line(text)
+        said[nick].append(text)
+
+    for number in range(5):
+        bob.send_line(f"before{number}")
+        cal.send_line(f"c-before{number}")
+        say("Eve", f"e-before{number}")
+        say("Fay", f"f-before{number}")
+    wait_for_all(bob, ["Eve: e-before4", "Fay: f-before4", "Cal: c-before4"])
+
+    def kill_a() -> None:
+        cal.wait_for("^Cal: c-mid10$")
+        a.process.signal(signal.SIGKILL)
+        a.process.wait()
+
+    def burst_from_cal() -> None:
+        for number in range(40):
+            cal.send_line(f"c-mid{number}")
+
+    def typing(nick: str) -> None:
+        for number in range(10):  # in flight, or typed while it reconnects
+            say(nick, f"{nick[0].lower()}-mid{number}")
 
     run_concurrently(kill_a, burst_from_cal, lambda: typing("Eve"), lambda: typing("Fay"))
     for client, node in ((eve, b), (fay, c)):  # the NEXT server of each one's list
@@ -128,43 +176,22 @@ def test_a_killed_servers_clients_resume_elsewhere_and_its_gone_clients_nicks_co
     for number in range(5):
         say("Eve", f"e-after{number}")
         say("Fay", f"f-after{number}")
-    ivy.wait_closed()
-    ivy_back = Member.resume(c.address, ivy)
-    ivy_back.expect_line(r"^~\* welcome back, you are Ivy; \d+ lines you missed follow$")
-    ivy_back.expect_line(rf"^~\* session {ivy.token} in {ivy.log_id} at {ivy_back.position}$")
-    ivy_back.send_line("i-after")
-
-    again = _gone_for_good(cluster, wes, (gus, hal), c, b)
     bob.send_line("the end")
     everything = [
         *(f"{nick}: {text}" for nick, texts in said.items() for text in texts),
         *(f"Cal: c-mid{number}" for number in range(40)),
-        "Ivy: i-after",
         "Bob: the end",
     ]
     for client in (bob, eve, fay):
         wait_for_all(client, everything)
-    for member in (wes, ivy_back, *again):
-        member.wait_for_all(["Bob: the end"])
-    for nick in ("Eve", "Fay"):
-        mover = eve if nick == "Eve" else fay
-        assert_same_chat(mover.out.lines, bob.out.lines, nick, said[nick])
-
-    _assert_the_room_saw_resumes_not_leaves(wes.log(), ivy, ivy_back, bob.out.lines)
-
-
-def _assert_the_room_saw_resumes_not_leaves(
-    log: list[str], ivy: Member, ivy_back: Member, stayer: list[str]
-) -> None:
-    """*log* (a raw session that stayed) against the ones that moved."""
-    ivy_log = since(ivy.log() + ivy_back.log(), "* Ivy joined")
-    assert ivy_log == since(log, "* Ivy joined"), "Ivy's resumed transcript differs"
-    for nick in ("Gus", "Hal"):
-        assert log.count(f"* {nick} left (connection lost)") == 1, nick
-    for nick in ("Eve", "Fay", "Ivy"):  # resumed: nobody saw them leave or come again
+    cal.wait_for_all(everything)
+    for nick, client in clients.items():
+        assert_same_chat(client.out.lines, bob.out.lines, nick, said[nick])
+    log = since(cal.log(), "* Eve joined")
+    for nick in clients:  # resumed: nobody saw them leave or come again
         assert not [line for line in log if line.startswith(f"* {nick} left")], nick
         assert log.count(f"* {nick} joined") == 1, nick
-    assert chat(since(log, "* Ivy joined")) == chat(since(stayer, "* Ivy joined"))
+    assert chat(log) == chat(since(bob.out.lines, "* Eve joined"))
 
 
 def _gone_for_good(
@@ -209,16 +236,12 @@ def test_redis_stopped_for_a_while_loses_nothing_says_so_and_chat_resumes(
         for member in members:  # every client is told, and every server's log
             member.wait_for(f"^~?\\* {UNREACHABLE}$")
         dan.out.wait_for(f"^\\* {UNREACHABLE}$", TIMEOUT)
-        for node in (a, b):
-            node.process.wait_for_error(UNREACHABLE, TIMEOUT)
         send_held(3)  # after the notice too
     finally:
         os.kill(stopped.process.pid, signal.SIGCONT)
     for member in members:
         member.wait_for(f"^~?\\* {BACK}$")
     dan.out.wait_for(f"^\\* {BACK}$", TIMEOUT)
-    for node in (a, b):
-        node.process.wait_for_error(BACK, TIMEOUT)
     ann.send_line("after")
     everything = [f"{nick}: {text}" for nick, texts in held.items() for text in texts]
     everything.append("Ann: after")
@@ -245,4 +268,7 @@ def test_redis_stopped_for_a_while_loses_nothing_says_so_and_chat_resumes(
     assert chat(transcripts[0]) == transcripts[0], "a notice in the room: did someone leave?"
     assert len(transcripts[0]) == 1 + len(everything)
     assert chat(since(dan.out.lines, "Ann: before")) == transcripts[0]
+    for node in (a, b):  # and the servers' logs say the same
+        wait_for_logged(node.process, UNREACHABLE)
+        wait_for_logged(node.process, BACK)
     stop_all_without_a_traceback(request)
