@@ -153,7 +153,8 @@ class Cluster:
         """Claim the operator's nick (a one-line :class:`ChatError` if taken); start threads."""
         self.presence.claim_operator(operator_nick)
         self._shipper = Shipper(self.log, on_lost=lambda message: self._trouble(LOST, message))
-        self._follower = self.log.follow(self.mirror.end, self._append, self._trouble)
+        follow = self.log.follow
+        self._follower = follow(self.mirror.end, self._append, self._trouble, timeout=2.0)
         name = f"tcpchat-presence {self.store.room}"
         self._renewer = start_thread(self._renew_loop, name)
 
