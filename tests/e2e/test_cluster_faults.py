@@ -120,8 +120,10 @@ def test_a_killed_servers_sessions_resume_elsewhere_and_its_gone_members_nicks_c
     ivy_back.send_line("i-after")
     again = _gone_for_good(cluster, wes, (gus, hal), c, b)
     cal.send_line("the end")
-    for member in (wes, ivy_back, cal, *again):
+    for member in (wes, ivy_back, cal):
         member.wait_for_all(["Ivy: i-after", "Cal: c-mid39", "Cal: the end"])
+    for member in again:
+        member.wait_for("^Cal: the end$")
 
     log = wes.log()
     ivy_log = since(ivy.log() + ivy_back.log(), "* Ivy joined")
