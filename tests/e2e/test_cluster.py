@@ -9,9 +9,11 @@ with ``~``, so every other line they get is a line of the room's log) and the te
 * Concurrent bursts from senders on every server, with a join and a quit in the middle:
   every client's transcript is the same, line for line.
 * A nickname held on one server is refused on the others, default names included; ``/who``
-  on any server lists everyone (its own operator first, its own clients next); a second
-  server with an operator nick already in the room stops with one line and exit 2.
+  on any server lists everyone (its own operator first, its own clients next).  A server
+  whose operator nick another server of the room has stops with one line and exit 2.
 * A server started later serves the room's history, at the room's global positions.
+* Each server's operator is a member of the room: its ``/who`` lists everyone and its
+  terminal shows the room's chat in the room's order.
 
 The failures (a server killed, Redis stopped) are in test_cluster_faults.py.
 """
@@ -182,18 +184,22 @@ def test_a_nick_held_on_one_server_is_refused_on_the_others_and_who_lists_everyo
         here = local[node.nick]
         assert set(names[1 : 1 + len(here)]) == here, names  # then this server's clients
 
-    # a fourth server whose operator nick another server of the room has: one line, exit 2
+
+def test_a_server_whose_operator_nick_is_in_the_room_stops_with_one_line_and_exit_2(
+    cluster: Cluster, start_process: Start
+) -> None:
+    cluster.start(SERVER_HOSTS[1], "Server2")
     host = SERVER_HOSTS[0]
     args = ["server", "--headless", "--host", host, "--port", str(free_port(host))]
     room = ["--store", cluster.redis_url, "--room", cluster.room, "--lease", "3"]
     twin = start_process([*args, *room, "--nick", "server2"], name="twin")
     assert twin.wait(TIMEOUT) == 2
+    assert "listening" not in twin.stdout
     assert re.fullmatch(
         rf"tcpchat server: the operator nick 'server2' is taken in room '{cluster.room}' "
         r"by server \S.*: give this server's operator another --nick",
         twin.stderr.strip(),
     ), twin.stderr
-    assert "listening" not in twin.stdout
 
 
 def test_a_server_started_later_serves_the_rooms_history(cluster: Cluster) -> None:
