@@ -222,12 +222,15 @@ class ChatRoom:
                 del self._nicks[connection]
                 self._tokens.pop(connection, None)
                 self._taken_folded.discard(nicks.skeleton(nick))
-                moved = protocol.CLOSING.format(reason="your session went on on another server")
-                return [Reply(connection, format_notice(moved)), Close(connection)]
+                reason = f"{nick} is now held on another server of this room"
+                moved = protocol.CLOSING.format(reason=reason)
+                news = events.Notice(f"{nick} is now on another server of this room")
+                return [Reply(connection, format_notice(moved)), Close(connection), news]
         token = self.reservations.holds(nick)
         if token is not None:
             self.reservations.claim(token)
             self._taken_folded.discard(nicks.skeleton(nick))
+            return [events.Notice(f"{nick} resumed on another server of this room")]
         return []
 
     def receive(self, connection: ConnectionId, text: str) -> list[Action]:

@@ -43,6 +43,9 @@ once that the store is away and once that it is back (:data:`STORE_DOWN`,
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -100,6 +103,7 @@ class Cluster:
         self._stopping = threading.Event()
         self._mirrored = threading.Condition()  # notified whenever the mirror grows
         self._unstored = 0  # lines submitted after the shipper stopped (told once)
+        self._operator = ""  # the operator's nick, once claimed
 
     @classmethod
     def connect(cls, store: RedisStore, *, history: int, say: Callable[[str], None]) -> Cluster:
@@ -117,9 +121,10 @@ class Cluster:
             return True
 
         log = RedisLog.connect(store.url, store.room, max_entries=store.max_entries, retry=retry)
+        owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(2)}"  # for people
         presence = Presence.connect(
-            store.url, store.room, fold=nicks.skeleton, lease_seconds=store.lease_seconds,
-            timeout=0.5,
+            store.url, store.room, owner, fold=nicks.skeleton,
+            lease_seconds=store.lease_seconds, timeout=0.5,
         )  # fmt: skip
         while True:
             try:
@@ -152,6 +157,7 @@ class Cluster:
     def start(self, operator_nick: str) -> None:
         """Claim the operator's nick (a one-line :class:`ChatError` if taken); start threads."""
         self.presence.claim_operator(operator_nick)
+        self._operator = operator_nick
         self._shipper = Shipper(self.log, on_lost=lambda message: self._trouble(LOST, message))
         follow = self.log.follow
         self._follower = follow(self.mirror.end, self._append, self._trouble, timeout=2.0)
@@ -170,8 +176,11 @@ class Cluster:
             self._follower.join()
         if self._renewer.is_alive():
             self._renewer.join()
-        for nick in self.presence.owned():
-            self.names.release(nick)
+        if self._operator:
+            self.names.release(self._operator)
+        # The sessions' names are left to their leases: a session resuming on another
+        # server takes its name over; one that does not come back is announced gone
+        # by another server when the lease ends (a rolling restart loses nobody).
 
     # -- what the server calls ----------------------------------------------
 

@@ -186,9 +186,10 @@ class ChatServer:
         return (str(host), int(port))
 
     def nicks(self) -> list[str]:
-        """Everyone online, the operator first."""
+        """Everyone online, the operator first; then, in a cluster, everyone on the others."""
         with self._changes.lock:
-            return self._changes.room.nicks()
+            room = self._changes.room
+            return room.nicks() + ([] if room.registry is None else room.registry.others())
 
     def start(self) -> None:
         """Listen and start serving; :class:`ChatError` if the address is unusable."""
@@ -247,9 +248,13 @@ class ChatServer:
             if self._cluster is None:
                 changes.apply([Broadcast(SHUTDOWN_NOTICE)])
             for connection in list(self._delivery.connections):
-                if self._cluster is not None:  # the room goes on: only this server's clients
+                # In a cluster the room goes on: only this server's clients are told, and
+                # a session keeps its name (its lease) to resume on another server.
+                moving = self._cluster is not None
+                if moving:
                     changes.tell(connection, protocol.SHUTTING_DOWN.format())
-                changes.close(connection, protocol.SHUTTING_DOWN.format())
+                lost = moving and connection.session is not None
+                changes.close(connection, protocol.SHUTTING_DOWN.format(), lost=lost)
             self._delivery.stop()
         if self._cluster is not None:  # their leaving reaches the room, then the threads end
             self._cluster.stop(self.linger_seconds)

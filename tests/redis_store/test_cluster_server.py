@@ -20,6 +20,7 @@ from pytest_redis.executor import RedisExecutor
 from redis_helpers import Paused, url_of, wait_until
 from tcp_proxy import TcpProxy
 
+from tcpchat import events
 from tcpchat.errors import ChatError
 from tcpchat.presence import Presence
 from tcpchat.protocol import STORE_DOWN, STORE_UP
@@ -111,6 +112,8 @@ def test_a_session_resumes_on_another_server_and_the_first_lets_it_go(
     start: Start,
 ) -> None:
     first, second = start("Server1"), start("Server2")
+    told: list[events.Event] = []
+    first.add_observer(told.append)
     with TcpProxy(first.address) as proxy:
         ann = RawPeer(*proxy.address)
         ann.send_line("/hello ann")
@@ -133,7 +136,8 @@ def test_a_session_resumes_on_another_server_and_the_first_lets_it_go(
         assert bob.lines.count("* ann joined") == 1  # once, before bob came (its history)
         assert not any("ann left" in line for line in bob.lines)
         # the first server learns at its next renewal that ann is elsewhere
-        wait_until(lambda: "ann" not in first.nicks(), timeout=20)
+        wait_until(lambda: any("on another server" in str(e) for e in told), timeout=20)
+        assert first.nicks().count("ann") == 1  # now one of the other server's
         bob.send_line("/who")
         names = bob.expect_line(r"^~\* online: ").removeprefix("~* online: ").split(", ")
         assert names.count("ann") == 1
@@ -208,3 +212,23 @@ def test_redis_away_holds_lines_says_so_and_delivers_them_when_back(
         peer.expect_line(r"^ann: held 19$", timeout=30)
         assert chat(peer)[-20:] == [f"ann: {text}" for text in sent]
         assert chat(peer).count("ann: held 0") == 1
+
+
+def test_a_server_stopped_for_a_restart_lets_its_sessions_go_on_elsewhere(start: Start) -> None:
+    first, second = start("Server1"), start("Server2")
+    ann = RawPeer(*first.address)
+    ann.send_line("/hello ann")
+    session = SESSION.match(ann.expect_line(r"^~\* session "))
+    assert session is not None
+    token, log_id, at = session.groups()
+    bob = hello(second, "bob")
+    first.stop()  # a rolling restart: the room goes on on the second server
+    ann.expect_line(r"^~\* server shutting down$")
+    ann.wait_closed()
+    seen = int(at) + len([line for line in ann.lines if not line.startswith("~")])
+    back = RawPeer(*second.address)
+    back.send_line(f"/resume {log_id} {seen} ann {token}")
+    back.expect_line(r"^~\* welcome back, you are ann; 0 lines you missed follow$")
+    back.send_line("still here")
+    bob.expect_line(r"^ann: still here$")
+    assert not any("ann left" in line or "shutting down" in line for line in bob.lines)

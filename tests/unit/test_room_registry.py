@@ -103,7 +103,7 @@ def test_letting_a_name_go_closes_its_connection_with_a_word_and_tells_nobody() 
     room = ChatRoom(registry=Elsewhere())
     room.connect("c1", nick="ann")
     actions = room.let_go("ann")
-    assert texts(actions) == ["* error: your session went on on another server; closing"]
+    assert texts(actions) == ["* error: ann is now held on another server of this room; closing"]
     assert isinstance(actions[1], Close)
     assert "c1" not in room
     assert room.let_go("nobody") == []
