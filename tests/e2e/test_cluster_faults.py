@@ -26,8 +26,8 @@ from typing import Iterator
 
 import pytest
 from cluster_harness import (
+    CHAT,
     REDIS_HOST,
-    SERVER_HOSTS,
     TIMEOUT,
     Cluster,
     Member,
@@ -41,7 +41,7 @@ from cluster_harness import (
     wait_for_all,
     wait_for_logged,
 )
-from harness import assert_one_total_order, run_concurrently
+from harness import ChatProcess, assert_one_total_order, run_concurrently
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
 
@@ -210,31 +210,31 @@ def test_redis_stopped_for_a_while_loses_nothing_says_so_and_chat_resumes(
     stopped: RedisExecutor, start_process: Start, request: pytest.FixtureRequest
 ) -> None:
     cluster = Cluster(start_process, _url(stopped))
-    a = cluster.start(SERVER_HOSTS[0], "Server1")
-    b = cluster.start(SERVER_HOSTS[1], "Server2")
+    a, b, c = cluster.start_three()
+    kim = Member.plain(c.address, "Kim")  # her server is killed once Redis is back
     ann = Member.join(a.address, "Ann")
     ben = Member.join(b.address, "Ben")
     cat = Member.plain(b.address, "Cat")  # no session: its notices have no "~"
     dan = start_client(start_process, "Dan", [a])
+    talkers = {"Ann": ann, "Ben": ben, "Cat": cat, "Dan": dan}
     members = [ann, ben, cat]
     ann.send_line("before")
-    for member in members:
+    for member in [*members, kim]:
         member.wait_for("^Ann: before$")
     dan.out.wait_for("^Ann: before$", TIMEOUT)
-    held: dict[str, list[str]] = {nick: [] for nick in ("Ann", "Ben", "Cat", "Dan")}
+    held: dict[str, list[str]] = {nick: [] for nick in talkers}
 
     def send_held(number: int) -> None:
-        for nick, sender in (("Ann", ann), ("Ben", ben), ("Cat", cat), ("Dan", dan)):
-            text = f"held-{nick}-{number}"
-            sender.send_line(text)
-            held[nick].append(text)
+        for nick, sender in talkers.items():
+            held[nick].append(f"held-{nick}-{number}")
+            sender.send_line(held[nick][-1])
 
     assert stopped.process is not None
     os.kill(stopped.process.pid, signal.SIGSTOP)
     try:
         for number in range(3):
             send_held(number)
-        for member in members:  # every client is told, and every server's log
+        for member in members:  # every client is told
             member.wait_for(f"^~?\\* {UNREACHABLE}$")
         dan.out.wait_for(f"^\\* {UNREACHABLE}$", TIMEOUT)
         send_held(3)  # after the notice too
@@ -249,27 +249,51 @@ def test_redis_stopped_for_a_while_loses_nothing_says_so_and_chat_resumes(
     for member in members:
         member.wait_for_all(everything)
     wait_for_all(dan, everything)
+    # The leases go on: c's members are announced once they run out (so every server has
+    # renewed its own since Redis came back), and everyone else is still there.
+    c.process.signal(signal.SIGKILL)
+    ann.wait_for(r"^\* Kim left \(connection lost\)$", TIMEOUT + cluster.lease)
+    for nick, talker in talkers.items():
+        talker.send_line(f"still {nick}")
+    still = [f"{nick}: still {nick}" for nick in talkers]
+    for member in members:
+        member.wait_for_all(still)
+    wait_for_all(dan, still)
 
-    def store_notice(line: str) -> bool:
-        return bool(re.match(f"^~?\\* ({UNREACHABLE}|{BACK})$", line))
+    _assert_held_told_and_one_order(members, dan, held)
+    for node in (a, b):  # and the servers' logs say the same
+        wait_for_logged(node.process, UNREACHABLE)
+        wait_for_logged(node.process, BACK)
+    stop_all_without_a_traceback(request)
 
-    for lines in (ann.lines, ben.lines, cat.lines, dan.out.lines):
-        notices = [line for line in lines if store_notice(line)]
+
+def _store_notice(line: str) -> bool:
+    return bool(re.match(f"^~?\\* ({UNREACHABLE}|{BACK})$", line))
+
+
+def _assert_held_told_and_one_order(
+    members: list[Member], client: ChatProcess, held: dict[str, list[str]]
+) -> None:
+    """Each was told once that the store was away and once that it was back; what was held
+    came after that; everyone saw one order; nobody else left, nobody was moved."""
+    everything = [f"{nick}: {text}" for nick, texts in held.items() for text in texts]
+    for lines in [*(member.lines for member in members), client.out.lines]:
+        notices = [line for line in lines if _store_notice(line)]
         assert len(notices) == 2, notices  # one each, in this order:
         assert re.search(UNREACHABLE, notices[0]), notices
         back = lines.index(notices[1])
         for text in everything:  # nothing held came before the store was back
             assert lines.index(text) > back, (text, lines[back:])
+        assert not [line for line in lines if "another server" in line], lines
     transcripts = [
-        [line for line in since(member.log(), "Ann: before") if not store_notice(line)]
+        [line for line in since(member.log(), "Ann: before") if not _store_notice(line)]
         for member in members
     ]
-    per_sender = {**held, "Ann": ["before", *held["Ann"], "after"]}
+    per_sender = {nick: [*texts, f"still {nick}"] for nick, texts in held.items()}
+    per_sender["Ann"] = ["before", *held["Ann"], "after", "still Ann"]
     assert_one_total_order(transcripts, per_sender)
-    assert chat(transcripts[0]) == transcripts[0], "a notice in the room: did someone leave?"
-    assert len(transcripts[0]) == 1 + len(everything)
-    assert chat(since(dan.out.lines, "Ann: before")) == transcripts[0]
-    for node in (a, b):  # and the servers' logs say the same
-        wait_for_logged(node.process, UNREACHABLE)
-        wait_for_logged(node.process, BACK)
-    stop_all_without_a_traceback(request)
+    notices = [line for line in transcripts[0] if not CHAT.match(line)]
+    gone = {"* Kim left (connection lost)", "* Server3 left (connection lost)"}
+    assert set(notices) <= gone, notices  # c's, once each; nobody else left
+    assert len(notices) == len(set(notices)), notices
+    assert chat(since(client.out.lines, "Ann: before")) == chat(transcripts[0])
