@@ -216,7 +216,7 @@ def test_redis_stopped_for_a_while_loses_nothing_says_so_and_chat_resumes(
     ben = Member.join(b.address, "Ben")
     cat = Member.plain(b.address, "Cat")  # no session: its notices have no "~"
     dan = start_client(start_process, "Dan", [a])
-    talkers = {"Ann": ann, "Ben": ben, "Cat": cat, "Dan": dan}
+    talkers: dict[str, Member | ChatProcess] = {"Ann": ann, "Ben": ben, "Cat": cat, "Dan": dan}
     members = [ann, ben, cat]
     ann.send_line("before")
     for member in [*members, kim]:
