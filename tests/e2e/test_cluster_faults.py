@@ -160,6 +160,9 @@ def test_a_killed_servers_terminal_clients_go_on_on_the_next_server_losing_nothi
     def kill_a() -> None:
         cal.wait_for("^Cal: c-mid10$")
         a.process.signal(signal.SIGKILL)
+        for number in range(10):  # typed as the server dies: in flight, or held to resume
+            say("Eve", f"e-down{number}")
+            say("Fay", f"f-down{number}")
         a.process.wait()
 
     def burst_from_cal() -> None:
@@ -167,7 +170,7 @@ def test_a_killed_servers_terminal_clients_go_on_on_the_next_server_losing_nothi
             cal.send_line(f"c-mid{number}")
 
     def typing(nick: str) -> None:
-        for number in range(10):  # in flight, or typed while it reconnects
+        for number in range(10):  # as the burst goes on
             say(nick, f"{nick[0].lower()}-mid{number}")
 
     run_concurrently(kill_a, burst_from_cal, lambda: typing("Eve"), lambda: typing("Fay"))
