@@ -19,11 +19,12 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Mapping, Sequence
 
 from tcpchat import console, protocol
 from tcpchat.cli_help import EXIT_USAGE, LIMIT_FLAGS, build_parser, env_host, env_nick, env_port
 from tcpchat.client import ChatClient
+from tcpchat.client.servers import parse_server, parse_servers
 from tcpchat.errors import ChatError
 from tcpchat.filelog import FileLog
 from tcpchat.guard import Limits
@@ -80,8 +81,8 @@ class Settings:
     room: str | None = None
     store_maxlen: int | None = None
     lease: float | None = None
-    servers: tuple[str, ...] = ()
-    """Client: ``--server`` (or ``TCPCHAT_SERVERS``), as given."""
+    servers: tuple[tuple[str, int], ...] = ()
+    """Client: ``--server`` (or ``TCPCHAT_SERVERS``); the first is also host and port."""
 
 
 def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
@@ -114,11 +115,11 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         parser.error(f"--{flag.replace('_', '-')} goes with --store redis://HOST:PORT")
     if _is_redis(store) and getattr(args, "fsync", False):
         parser.error("--fsync goes with --store DIR (Redis has its own: see docs/cluster.md)")
-    servers = tuple(getattr(args, "servers", None) or ())
-    if args.command == "client" and not servers and environ.get("TCPCHAT_SERVERS"):
-        servers = tuple(s.strip() for s in environ["TCPCHAT_SERVERS"].split(",") if s.strip())
+    servers = _servers(parser, args, environ)
     if servers and (args.host is not None or args.port is not None):
         parser.error("--server names the servers: give it or --host/--port, not both")
+    if servers:
+        host, port = servers[0]
     limit_fields = ["limit_loopback", *(field for _, field, _, _ in LIMIT_FLAGS)]
     given: dict[str, Any] = {field: getattr(args, field, None) for field in limit_fields}
     given = {field: value for field, value in given.items() if value is not None}
@@ -138,7 +139,7 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         tls_cert=getattr(args, "tls_cert", None),
         tls_key=getattr(args, "tls_key", None),
         limits=dataclasses.replace(Limits(), **given) if given else None,
-        reconnect=getattr(args, "reconnect", False),
+        reconnect=getattr(args, "reconnect", False) or len(servers) > 1,
         tls=bool(getattr(args, "tls", False) or getattr(args, "cafile", None)),
         cafile=getattr(args, "cafile", None),
         history=getattr(args, "history", None),
@@ -148,6 +149,20 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         servers=servers,
         **cluster,
     )
+
+
+def _servers(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[tuple[str, int], ...]:
+    """``--server`` (each one), else ``TCPCHAT_SERVERS`` for a client; a bad one is exit 2."""
+    given = list(getattr(args, "servers", None) or ())
+    listed = environ.get("TCPCHAT_SERVERS") if args.command == "client" else None
+    try:
+        if given:
+            return tuple(parse_server(text) for text in given)
+        return tuple(parse_servers(listed)) if listed else ()
+    except ValueError as exc:
+        parser.error(f"--server: {exc}" if given else f"TCPCHAT_SERVERS: {exc}")
 
 
 def _is_redis(store: str | None) -> bool:
@@ -271,9 +286,14 @@ class _Wiring:
         tls = client_context(settings.cafile) if settings.tls else None
 
         def new_client(nick: str | None) -> ChatClient:
-            client = ChatClient(
-                settings.host, settings.port, nick=nick, tls=tls, password=settings.password
-            )
+            if settings.servers:
+                client = ChatClient(
+                    servers=settings.servers, nick=nick, tls=tls, password=settings.password
+                )
+            else:
+                client = ChatClient(
+                    settings.host, settings.port, nick=nick, tls=tls, password=settings.password
+                )
             if transcript:
                 client.add_observer(transcript)  # first, so the file has a line before the screen
             return client

@@ -1,4 +1,4 @@
-"""The chat client core: one connection, two threads, no user interface.
+"""The chat client core: one connection at a time, two threads, no user interface.
 
 :meth:`ChatClient.connect` opens the connection (with a timeout) and starts a
 *reader thread*, which frames incoming bytes into lines and reports them as
@@ -29,11 +29,20 @@ advance the position); until the replay of a resume is over, and while not
 connected, :meth:`ChatClient.send` holds typed lines in the session (it
 returns False: the front end shows them as pending) instead of sending them.
 
+Given several servers (``servers=``), the client *fails over*: when the
+connection drops without this end asking, the reader thread connects to the
+next server (:mod:`tcpchat.client.servers`) at once and resumes the session
+there (a new :class:`Resumer` and writer thread), reporting a new
+:class:`~tcpchat.events.Connected` instead of a ``Disconnected``; only a round
+in which no server answered ends in ``Disconnected``, for the front end's
+back-off.  Each connection has a *generation*: a line accounted for on one
+is never queued on the next (it is held for that one's resume instead), so
+the end of the replay alone decides what is sent again.
+
 Observers are isolated from the reader: one that raises is logged (with its
 traceback, once per observer and kind of event) and the reader goes on, so
 the others, and the final :class:`~tcpchat.events.Disconnected`, still arrive.
-Notices are recognised with :mod:`tcpchat.protocol`'s parsers (the same
-templates the room formats with), never with private copies of their text.
+What a server line means is :mod:`tcpchat.client.incoming`'s business.
 """
 
 from __future__ import annotations
@@ -44,19 +53,21 @@ import socket
 import ssl
 import threading
 import time
+from typing import Sequence
 
 from tcpchat import events, protocol
+from tcpchat.client.incoming import Incoming, read_lines
 from tcpchat.client.resume import SESSION_LOCK, Resumer
-from tcpchat.errors import ChatError, describe, format_address
+from tcpchat.client.servers import Address, ServerRound
+from tcpchat.errors import ChatError, format_address
 from tcpchat.session import Session, expected_echo
-from tcpchat.streams import Stream, TLSStream, shutdown
-from tcpchat.tls import describe_tls_error
+from tcpchat.streams import Stream, shutdown
 
 log = logging.getLogger(__name__)
 
 
 class ChatClient:
-    """A connection to a chat server at *host*:*port*."""
+    """A connection to a chat server at *host*:*port*, or to one of *servers* in turn."""
 
     connect_timeout = 5.0
     close_timeout = 2.0
@@ -68,22 +79,28 @@ class ChatClient:
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        host: str | None = None,
+        port: int | None = None,
         *,
+        servers: Sequence[Address] = (),
         nick: str | None = None,
         tls: ssl.SSLContext | None = None,
         password: str | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        if servers and (host is not None or port is not None):
+            raise ValueError("give a ChatClient host and port, or servers, not both")
+        if not servers:
+            if host is None or port is None:
+                raise ValueError("a ChatClient needs host and port, or servers")
+            servers = [(host, port)]
+        self.servers = ServerRound(servers)
+        """The servers to try, and which of them this round has left."""
+        self.host, self.port = self.servers.current
+        """The server connected to (or tried first)."""
         self.requested_nick = nick
         self.tls = tls
         self.password = password
-        self.nick = ""
-        """This end's nickname, as the server last confirmed it."""
-        self.refusal = ""
-        """The server's final refusal (wrong password, TLS only), if it sent one."""
+        self._incoming = Incoming()  # what the server said about this end
         self._sock: Stream | None = None
         self._observers: list[events.Observer] = []
         self._failed: set[tuple[int, type]] = set()  # (observer, event type) reported
@@ -95,15 +112,16 @@ class ChatClient:
         self._closing = False  # no more sending: /quit queued or connection lost
         self._closed = False  # close() has been called
         self._quit_sent = False  # the user typed /quit: the hang-up is expected
-        self._shutdown_announced = False  # the server said "* server shutting down"
         self._connected = False
         self._lost = False  # the connection ended without this end asking
         self._reader = threading.Thread()
         self._writer = threading.Thread()
+        self._generation = 0  # of the connection: one more at each drop and each new one
         self.session = Session(nick=nick)
         """This client's place in the room; shared across reconnections with use_session()."""
         self._resumer = Resumer(self.session, self._send_held)
-        self._keeps_session = False  # a session of its own: lines are refused while away
+        # A session the caller resumes, or failover: lines are held while away, not refused.
+        self._keeps_session = self.servers.fails_over
 
     def use_session(self, session: Session) -> None:
         """Go on with *session* (from an earlier connection) instead of starting a new one.
@@ -127,48 +145,63 @@ class ChatClient:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def nick(self) -> str:
+        """This end's nickname, as the server last confirmed it."""
+        return self._incoming.nick
+
+    @property
+    def refusal(self) -> str:
+        """The server's final refusal (wrong password, TLS only), if it sent one."""
+        return self._incoming.refusal
+
     def add_observer(self, observer: events.Observer) -> None:
         """Call *observer* (on the reader thread) with every event from now on."""
         self._observers.append(observer)
 
     def connect(self) -> None:
-        """Connect and start the threads; :class:`ChatError` if that fails."""
+        """Connect and start the threads; :class:`ChatError` if no server answers."""
         if self._sock is not None:
             raise RuntimeError("a ChatClient connects only once; make a new one")
-        try:
-            sock = socket.create_connection((self.host, self.port), self.connect_timeout)
-        except OSError as exc:
-            raise ChatError(f"cannot connect to {self.address}: {describe(exc)}") from exc
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.tls is None:
-            sock.settimeout(None)
-            self._sock = sock
-        else:
-            self._sock = self._handshake(sock, self.tls)
-        self._connected = True
-        self._emit(events.Connected(self.host, self.port))
-        if self.password is not None:
-            self._send_held(
-                [f"/pass {self.password}"]
-            )  # first: the server asks before anything else
-        self._send_held([self._resumer.first_line()])
-        self._resumer.opened()
-        self._writer = threading.Thread(target=self._write_loop, name="tcpchat-client-writer")
+        stream, failures = self.servers.open_next(self.connect_timeout, self.tls, self._is_closed)
+        if stream is None:
+            raise ChatError("; ".join(failures))
+        self._start(stream)
         self._reader = threading.Thread(target=self._read_loop, name="tcpchat-client-reader")
-        self._writer.start()
         self._reader.start()
 
-    def _handshake(self, sock: socket.socket, tls: ssl.SSLContext) -> TLSStream:
-        """The TLS handshake, within the connect timeout; :class:`ChatError` if it fails."""
-        try:
-            tls_sock = tls.wrap_socket(sock, server_hostname=self.host)
-        except (OSError, ValueError) as exc:
-            sock.close()
-            raise ChatError(
-                f"cannot connect to {self.address}: {describe_tls_error(exc)}"
-            ) from None
-        tls_sock.settimeout(None)
-        return TLSStream(tls_sock)
+    def _is_closed(self) -> bool:
+        with self._lock:
+            return self._closed
+
+    def _start(self, stream: Stream) -> bool:
+        """Make *stream* the connection: first lines, writer, ``Connected``; False if closed."""
+        resumer = Resumer(self.session, self._send_held)
+        first = [f"/pass {self.password}"] if self.password is not None else []
+        first.append(resumer.first_line())  # after /pass: the server asks before anything else
+        with SESSION_LOCK:
+            self._resumer = resumer
+        writer = threading.Thread(
+            target=self._write_loop, args=(stream,), name="tcpchat-client-writer"
+        )
+        with self._lock:
+            if self._closed:  # close() came while we connected: it waits for nothing more
+                stream.close()
+                return False
+            self._sock = stream
+            self.host, self.port = self.servers.current
+            self._generation += 1
+            self._closing = False
+            self._incoming.new_connection()
+            self._connected = True
+            self._outbox.clear()
+            self._outbox.extend(protocol.encode_line(line) for line in first)
+            self._queued_bytes = sum(len(line) for line in self._outbox)
+            self._writer = writer
+            writer.start()
+        self._emit(events.Connected(self.host, self.port))
+        resumer.opened()
+        return True
 
     def send(self, text: str, *, wait: bool = False) -> bool:
         """Queue *text* (one line per line of it) for the server; False if it was held.
@@ -203,8 +236,9 @@ class ChatClient:
                 return False
             for text_line in texts:
                 self.session.sent(text_line)
+            generation = self._generation  # the connection these lines were accounted on
         try:
-            self._enqueue(lines, wait)
+            self._enqueue(lines, wait, generation)
         except _NotConnected:
             # Lost under us: the chat lines are unacknowledged, so they go again
             # after the resume; the commands wait with the pending lines.
@@ -213,6 +247,7 @@ class ChatClient:
             with SESSION_LOCK:
                 commands = [line for line in texts if expected_echo(line) is None]
                 self._resumer.hold(commands)
+            self._resumer.send_held()  # failed over and resumed already: not held till the next
             return False
         return True
 
@@ -229,16 +264,16 @@ class ChatClient:
             self._queued_bytes += sum(len(line) for line in lines)
             self._has_output.notify()
 
-    def _enqueue(self, lines: list[bytes], wait: bool) -> None:
+    def _enqueue(self, lines: list[bytes], wait: bool, generation: int) -> None:
         with self._lock:
-            if not self._connected or self._closing:
+            if not self._connected or self._closing or self._generation != generation:
                 raise _NotConnected(f"not connected to {self.address}; message not sent")
             size = sum(len(line) for line in lines)
             while self._queued_bytes and self._queued_bytes + size > self.max_queued_bytes:
                 if not wait:
                     raise ChatError("the server is not reading; message not sent")
                 self._has_room.wait()
-                if not self._connected or self._closing:
+                if not self._connected or self._closing or self._generation != generation:
                     raise _NotConnected(f"not connected to {self.address}; message not sent")
             self._outbox.extend(lines)
             self._quit_sent |= any(_is_quit(line) for line in lines)
@@ -258,18 +293,20 @@ class ChatClient:
             self._has_room.notify_all()
         deadline = time.monotonic() + self.close_timeout
         self._writer.join(self.close_timeout)
+        # A reader failing over tries no server after this, and starts no connection.
         self._reader.join(max(0.0, deadline - time.monotonic()))
         # Wake a writer stuck on a server that stopped reading, and the reader
         # if the server lingers.
-        shutdown(self._sock, socket.SHUT_RDWR)
+        with self._lock:
+            stream = self._sock
+        shutdown(stream, socket.SHUT_RDWR)
         self._writer.join()
         self._reader.join()
-        self._sock.close()
+        stream.close()
 
     # -- threads -----------------------------------------------------------
 
-    def _write_loop(self) -> None:
-        assert self._sock is not None
+    def _write_loop(self, stream: Stream) -> None:
         try:
             while True:
                 with self._lock:
@@ -281,92 +318,70 @@ class ChatClient:
                     self._has_room.notify_all()
                     finished = self._closing
                 if data and self._connected:
-                    self._sock.sendall(data)
+                    stream.sendall(data)
                 if finished:
                     break
         except OSError:
             pass  # the reader sees the same failure and reports it
-        shutdown(self._sock, socket.SHUT_WR)
+        shutdown(stream, socket.SHUT_WR)
 
     def _read_loop(self) -> None:
-        assert self._sock is not None
-        # The longest line a server may send (docs/protocol.md), and not a byte more.
-        allowance = protocol.MAX_SERVER_LINE_BYTES
-        buffer = protocol.LineBuffer(allowance)
-        reason = "the server closed the connection"
-        too_long = 0  # lines dropped for being longer than the allowance
-        try:
-            while True:
-                data = self._sock.recv(self.recv_bytes)
-                if not data:
-                    break
-                for frame in buffer.feed(data):
-                    if isinstance(frame, protocol.Line):
-                        self._take(frame.text)
-                    else:
-                        too_long += 1
-                        if too_long == 1:
-                            self._emit(events.Error(_too_long(allowance)))
-        except OSError as exc:
-            reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else describe(exc)
-        if too_long > 1:
-            self._emit(events.Error(f"{too_long} over-long lines from the server were not shown"))
-        self._resumer.lost()
+        """Read each connection in turn (one, unless failing over), then report the end."""
+        while True:
+            stream = self._sock
+            assert stream is not None
+            reason = read_lines(stream, self.recv_bytes, self._take, self._emit)
+            self._resumer.lost()
+            with self._lock:
+                self._connected = False
+                self._generation += 1  # what send() accounted on this one is held, not queued
+                self._closing = True
+                self._has_output.notify()
+                self._has_room.notify_all()
+                expected = self._closed or self._quit_sent
+            lost_at = self.address
+            failures: list[str] = []
+            if not expected and not self.refusal and self.servers.fails_over:
+                failed = self._fail_over(stream)
+                if failed is None:
+                    continue  # on the next server, resuming: read it
+                failures = failed
+            break
+        self._end(reason, lost_at, failures)
+
+    def _fail_over(self, lost: Stream) -> list[str] | None:
+        """Resume on the next server of the round that answers: None, or who failed how.
+
+        At once, with no back-off: that is the front end's, once a whole
+        round failed (:mod:`tcpchat.client.servers`).
+        """
+        shutdown(lost, socket.SHUT_RDWR)  # wakes a writer stuck sending to the lost server
+        self._writer.join()
+        lost.close()
+        if self._resumer.settled:  # it made it into the room: a new round, from the next
+            self.servers.restart_after_current()
+        stream, failures = self.servers.open_next(self.connect_timeout, self.tls, self._is_closed)
+        if stream is not None and self._start(stream):
+            return None
+        return failures
+
+    def _end(self, reason: str, address: str, failures: list[str]) -> None:
+        """Report the end of the last connection (and of a failed round, after it)."""
         with self._lock:
-            self._connected = False
             expected = self._closed or self._quit_sent
             self._lost = not expected
-            self._closing = True
-            self._has_output.notify()
-            self._has_room.notify_all()
-        if expected:
-            reason = "closed"
-        elif self._shutdown_announced:
-            reason = protocol.SHUTTING_DOWN.format()
-        elif self.refusal:  # "wrong password" says more than "closed the connection"
-            refused = protocol.CLOSING.parse(self.refusal)
-            reason = "refused: " + (refused["reason"] if refused else self.refusal)
-        announced = self._shutdown_announced and not expected
-        self._emit(
-            events.Disconnected(
-                f"{reason} ({self.address})", expected=expected, announced=announced
-            )
-        )
+        reason = f"{'closed' if expected else self._incoming.end_reason(reason)} ({address})"
+        if failures and not expected:
+            reason += "; then " + "; ".join(failures)
+        announced = self._incoming.shutdown_announced and not expected
+        self._emit(events.Disconnected(reason, expected=expected, announced=announced))
 
     def _take(self, text: str) -> None:
         taken = self._resumer.take(text)
         if not taken.hidden:
-            self._emit(self._to_event(taken.text, taken.history))
+            self._emit(self._incoming.event(taken.text, taken.history))
         if taken.resumed is not None:
             self._emit(taken.resumed)
-
-    def _to_event(self, text: str, history: bool = False) -> events.Event:
-        line = protocol.parse_server_line(text)
-        if line.kind is protocol.Kind.CHAT:
-            own = line.nick == self.nick
-            return events.Message(line.nick, line.text, own=own, history=history)
-        if history:
-            return events.Notice(line.text, history=True)
-        if line.text in protocol.FINAL_REFUSALS:
-            self.refusal = line.text
-            return events.Notice(line.text)
-        if protocol.SHUTTING_DOWN.parse(line.text) is not None:
-            self._shutdown_announced = True
-        welcome = protocol.WELCOME.parse(line.text)
-        if welcome is not None:
-            self.nick = welcome["nick"]
-            return events.Notice(line.text)
-        back = protocol.WELCOME_BACK.parse(line.text) or protocol.WELCOME_BACK_TRIMMED.parse(
-            line.text
-        )
-        back = back or protocol.WELCOME_BACK_RESET.parse(line.text)
-        if back is not None:
-            self.nick = back["nick"]
-            return events.Notice(line.text)
-        renamed = protocol.RENAMED.parse(line.text) if self.nick else None
-        if renamed is not None and renamed["old"] == self.nick:
-            self.nick = renamed["new"]
-        return events.Notice(line.text)
 
     def _emit(self, event: events.Event) -> None:
         """Tell every observer; one that raises is reported and skipped, not fatal."""
@@ -382,13 +397,6 @@ class ChatClient:
 
 class _NotConnected(ChatError):
     """The connection is gone (a session holds the line instead of refusing it)."""
-
-
-def _too_long(allowance: int) -> str:
-    return (
-        f"a line from the server was not shown: it was longer than this client accepts "
-        f"({allowance} bytes); any more such lines are dropped too"
-    )
 
 
 def _is_quit(line: bytes) -> bool:

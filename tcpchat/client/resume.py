@@ -80,6 +80,10 @@ class Resumer:
         self._replay_left: int | None = None  # log lines of the replay still to come
         self._missed: int | None = None
         self._in_history = False
+        self._has_session = False  # this connection's session notice came
+        self.settled = False
+        """The ``session`` notice came and the replay is over: this connection made it
+        into the room (one dropped before is a failed try; see :mod:`.servers`)."""
 
     def first_line(self) -> str:
         """``/hello [NICK]`` or ``/resume …``: the first line after any ``/pass``."""
@@ -137,6 +141,7 @@ class Resumer:
             if self._replay_left:
                 self._replay_left -= 1
                 if self._replay_left == 0:
+                    self.settled = self._has_session
                     return Taken(line, resumed=self._finish())
             return Taken(line, history=self._in_history)
 
@@ -164,7 +169,9 @@ class Resumer:
         started = protocol.SESSION.parse(notice)
         if started is not None and started["position"].isdigit():
             self.session.started(started["token"], started["log_id"], int(started["position"]))
+            self._has_session = True
             if not self._replay_left:  # no replay to wait for (or no count to trust)
+                self.settled = True
                 return Taken(text, resumed=self._finish(), hidden=True)
             return Taken(text, hidden=True)
         if protocol.HISTORY.parse(notice) is not None:

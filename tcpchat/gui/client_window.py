@@ -157,6 +157,7 @@ class ClientWindow(ChatWindow):
     def _show_connected(self) -> None:
         assert self.client is not None
         nick = self.client.nick  # set by the reader thread before it reported the notice
+        self.address = self.client.address  # after a failover: the server it went on on
         if nick:
             self._nick = nick  # ask for it again if we have to reconnect
             text = _("Connected to {address} as {nick}").format(address=self.address, nick=nick)

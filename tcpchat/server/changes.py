@@ -213,6 +213,11 @@ class Changes:
         notice = protocol.clip(notice, protocol.MAX_SERVER_LINE_BYTES - len(protocol.NOTICE_PREFIX))
         self.delivery.reply(connection, protocol.encode_line(protocol.format_notice(notice)))
 
+    @property
+    def observed(self) -> bool:
+        """Whether anyone listens to the events (if not, none need be made)."""
+        return bool(self._observers)
+
     def emit(self, event: events.Event) -> None:
         """Queue *event* for the observers when this change is over."""
         if self._observers:

@@ -226,9 +226,21 @@ class Cluster:
                 if entry.start != self.mirror.end:  # a gap, reported by the follower already
                     self.mirror.skip(entry.start)
                 self.mirror.append(entry.lines)
+                if entry.writer != self.log.writer_id and changes.observed:  # (ours: by the room)
+                    self._tell_observers(changes, entry.lines)
             changes.delivery.grew()
         with self._mirrored:
             self._mirrored.notify_all()
+
+    @staticmethod
+    def _tell_observers(changes: Changes, lines: list[bytes]) -> None:
+        """Other servers' lines, as events: the operator's window shows the whole room."""
+        for raw in lines:
+            line = protocol.parse_server_line(raw.decode("utf-8", "replace").rstrip("\n"))
+            if line.kind is protocol.Kind.CHAT:
+                changes.emit(events.Message(line.nick, line.text))
+            else:
+                changes.emit(events.Notice(line.text))
 
     def _trouble(self, kind: str, message: str) -> None:
         """The follower (or the shipper) found Redis away, back, trimmed, or lost: say so."""

@@ -222,6 +222,7 @@ def test_a_server_stopped_for_a_restart_lets_its_sessions_go_on_elsewhere(start:
     assert session is not None
     token, log_id, at = session.groups()
     bob = hello(second, "bob")
+    ann.expect_line(r"^\* bob joined$")  # all the room had before the first server stops
     first.stop()  # a rolling restart: the room goes on on the second server
     ann.expect_line(r"^~\* server shutting down$")
     ann.wait_closed()
@@ -232,3 +233,25 @@ def test_a_server_stopped_for_a_restart_lets_its_sessions_go_on_elsewhere(start:
     back.send_line("still here")
     bob.expect_line(r"^ann: still here$")
     assert not any("ann left" in line or "shutting down" in line for line in bob.lines)
+
+
+def test_the_operator_hears_the_whole_room_once(start: Start) -> None:
+    first, second = start("Server1"), start("Server2")
+    heard: list[events.Event] = []
+    first.add_observer(heard.append)
+    ann, bob = hello(first, "ann"), hello(second, "bob")
+    bob.send_line("from the second server")
+    ann.send_line("from the first")
+    ann.expect_line(r"^ann: from the first$")
+    second.say("the other operator")
+    ann.expect_line(r"^Server2: the other operator$")
+    wait_until(lambda: any(getattr(e, "nick", "") == "Server2" for e in heard))
+    said = [(e.nick, e.text) for e in heard if isinstance(e, events.Message)]
+    assert sorted(said) == sorted(
+        [
+            ("bob", "from the second server"),
+            ("ann", "from the first"),
+            ("Server2", "the other operator"),
+        ]
+    )
+    assert [e.text for e in heard if isinstance(e, events.Notice)].count("bob joined") == 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tcpchat.cli import main
+from tcpchat.cli import _settings, main
+from tcpchat.cli_help import build_parser
 
 
 @pytest.mark.parametrize(
@@ -40,3 +41,35 @@ def test_server_and_host_together_are_a_usage_error(capsys: pytest.CaptureFixtur
         main(["client", "--headless", "--server", "127.0.0.1:9000", "--port", "9001"])
     assert exit_info.value.code == 2
     assert "give it or --host/--port, not both" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("words", "env", "message"),
+    [
+        (["--server", "127.0.0.1:0"], "", "--server: bad server address '127.0.0.1:0'"),
+        ([], "127.0.0.1:9000,,", "TCPCHAT_SERVERS: "),
+    ],
+)
+def test_a_bad_server_address_is_a_usage_error_naming_where_it_came_from(
+    words: list[str],
+    env: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TCPCHAT_SERVERS", env)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["client", "--headless", *words])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_several_servers_mean_reconnecting_and_the_first_is_where_it_starts() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["client", "--server", "127.0.0.2:9001", "--server", "[::1]"])
+    settings = _settings(parser, args)
+    assert settings.servers == (("127.0.0.2", 9001), ("::1", 9000))
+    assert (settings.host, settings.port) == ("127.0.0.2", 9001)
+    assert settings.reconnect
+    one = _settings(parser, parser.parse_args(["client", "--server", "127.0.0.2:9001"]))
+    assert not one.reconnect
