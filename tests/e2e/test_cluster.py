@@ -101,7 +101,7 @@ def test_bursts_from_every_server_reach_every_client_in_one_order(
             gil.send_line(text)
 
     def join_in_the_middle() -> None:
-        dot.wait_for(f"^Ann: {BURST // 5}$")
+        listeners[0].wait_for(f"^Ann: {BURST // 5}$")  # not Dot: she may be gone by then
         later.append(Member.join(a.address, "Hoa"))
 
     def quit_in_the_middle() -> None:
