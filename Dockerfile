@@ -14,15 +14,18 @@ FROM ${PYTHON_IMAGE} AS runtime
 # image has Python's _tkinter built but its Tk library removed (libtk8.6); a
 # plain Debian base needs Python and Tk from Debian.  Versions are not pinned:
 # the two bases are different Debian releases, and each takes its own.
+# redis-server (about 10 MB with its libraries) is the room's store in the
+# cluster demo (docker/compose.cluster.yaml), which runs it from this image; on
+# a Debian base redis-py, for `--store redis://`, is Debian's python3-redis.
 # Then the unprivileged user everything runs as, and the folder where Xvfb,
 # running as that user, makes its socket.
 # hadolint ignore=DL3008,SC2086
 RUN set -eux; \
-    packages='xvfb xauth fonts-dejavu-core'; \
+    packages='xvfb xauth fonts-dejavu-core redis-server'; \
     if [ -x /usr/local/bin/python3 ]; then \
         packages="$packages libtk8.6"; \
     else \
-        packages="$packages python3 python3-tk python3-venv python3-wheel-whl"; \
+        packages="$packages python3 python3-tk python3-venv python3-wheel-whl python3-redis"; \
     fi; \
     apt-get update; \
     apt-get install -y --no-install-recommends $packages; \
@@ -36,6 +39,8 @@ RUN set -eux; \
 # it: on a Debian base, Debian ships it and its helper as wheels
 # (python3-setuptools-whl with python3-venv, python3-wheel-whl), so the build
 # needs no registry at all; the official image fetches them from PyPI as usual.
+# The redis extra likewise: from PyPI on the official image; on a Debian base
+# the environment sees Debian's python3-redis (--system-site-packages) instead.
 ENV VIRTUAL_ENV=/opt/tcpchat \
     PATH=/opt/tcpchat/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -47,9 +52,13 @@ COPY tcpchat /tmp/tcpchat-src/tcpchat
 RUN set -eu; \
     if [ -d /usr/share/python-wheels ]; then \
         export PIP_NO_INDEX=1 PIP_FIND_LINKS=/usr/share/python-wheels; \
+        python3 -m venv --system-site-packages "$VIRTUAL_ENV"; \
+        pip install --no-cache-dir /tmp/tcpchat-src; \
+    else \
+        python3 -m venv "$VIRTUAL_ENV"; \
+        pip install --no-cache-dir '/tmp/tcpchat-src[redis]'; \
     fi; \
-    python3 -m venv "$VIRTUAL_ENV"; \
-    pip install --no-cache-dir /tmp/tcpchat-src; \
+    python3 -c 'import redis'; \
     rm -rf /tmp/tcpchat-src
 
 COPY docker/entrypoint.sh /usr/local/bin/tcpchat-entrypoint

@@ -7,6 +7,12 @@ Each run starts a fresh server process pinned to one core, drives it from
 this process (pinned to the other core) and stops it.  For every repeat the
 two servers run back to back on the same load, in alternating order, so
 noise from a shared machine falls on both; the table shows medians.
+
+With Redis (issue 12; ``redis`` and ``redis2``, run when ``redis-server`` and
+the ``redis`` package are there): the same load on one server, then two
+servers of one room, each run with a fresh ``redis-server`` beside the
+servers on their core (see :mod:`benchmarks.cluster`); a second table gives
+them as ratios against the memory server and Twisted of the same run.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report
+from benchmarks import cluster, report
 from benchmarks.loadgen import LoadGenerator, Result, Scenario
 from benchmarks.servers import (
     FSYNC,
     LIBRARY,
+    REDIS,
+    REDIS2,
     STORE,
     TCPCHAT,
     TWISTED,
@@ -48,6 +56,11 @@ SCENARIOS = {
 }
 QUICK = ["a", "b", "c", "n10"]
 FULL = [*QUICK, "n2000"]
+REDIS_QUICK = ["b"]
+"""Where ``--quick`` (CI) runs the Redis kinds: b, fan-out, where Redis's per-batch
+cost is shared by many lines (about 2 s a run).  In a every line is its own round
+trip through Redis (10-20 s a run), and c's set-up (1,000 joins, each a nick claim
+and a notice through Redis) takes 8-12 s a run; the full run has them all."""
 SCALING = ["n10", "b", "c", "n2000"]
 """The cost-growth curve: the same 10 senders, ever more listeners."""
 
@@ -83,8 +96,13 @@ def run_once(
     server_cpu, loadgen_cpu = _cpus(pin)
     if loadgen_cpu is not None:
         os.sched_setaffinity(0, {loadgen_cpu})
-    server = ServerProcess(kind, *_free_address(), cpu=server_cpu)
-    generator = LoadGenerator(server.address, scenario, timeout)
+    server: ServerProcess | cluster.Cluster
+    if kind.redis:
+        addresses = [_free_address() for _ in range(kind.servers)]
+        server = cluster.Cluster(kind, addresses, cpu=server_cpu)
+    else:
+        server = ServerProcess(kind, *_free_address(), cpu=server_cpu)
+    generator = LoadGenerator(server.addresses, scenario, timeout)
     marks: dict[str, dict[str, float]] = {}
     threads: list[int] = []
 
@@ -93,9 +111,13 @@ def run_once(
             server.start_profile(profile)
         threads.append(server.status()["Threads"])
         marks["start"] = server.usage()
+        if isinstance(server, cluster.Cluster):
+            server.begin()
 
     def on_stop() -> None:
         marks["stop"] = server.usage()
+        if isinstance(server, cluster.Cluster):
+            server.end()
         threads.append(server.status()["Threads"])
         server.stop_profile()
 
@@ -111,6 +133,8 @@ def run_once(
     row["server_cpu"] = cpu / result.elapsed if result.elapsed else 0.0
     row["server_system_share"] = used.get("system", 0.0) / cpu if cpu else 0.0
     row["switches_per_1k"] = used.get("switches", 0) * 1000 / max(result.deliveries, 1)
+    if isinstance(server, cluster.Cluster) and "stop" in marks:
+        row |= server.figures(result.elapsed, scenario.senders * scenario.messages)
     row["peak_rss_mib"] = status["VmHWM"] / 1024
     row["threads"] = max(threads, default=status["Threads"])
     return row
@@ -148,7 +172,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="scenarios a, b, c, n10 (CI)")
     parser.add_argument("--json", metavar="FILE", help="write every run and the medians here")
@@ -158,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers",
         help="comma-separated: tcpchat, twisted, library, store (--store), fsync "
-        "(--store --fsync); quick: the first two",
+        "(--store --fsync), redis (--store redis://), redis2 (two servers of one room on "
+        "Redis); default: tcpchat, twisted (and library without --quick), then redis and "
+        "redis2 if redis-server and the redis package are there",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to separate cores")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run, at most")
@@ -173,14 +199,33 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="also run tcpchat from DIR (e.g. a git worktree of an older commit) as 'before'",
     )
+    return parser
+
+
+def _kinds(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[ServerKind]:
+    """The servers asked for; by default the Redis ones too, if this machine has Redis."""
+    known = {kind.name: kind for kind in (TCPCHAT, TWISTED, LIBRARY, STORE, FSYNC, REDIS, REDIS2)}
+    default = "tcpchat,twisted" if args.quick else "tcpchat,twisted,library"
+    kinds = [known[name] for name in (args.servers or default).split(",")]
+    no_redis = cluster.missing()
+    if any(kind.redis for kind in kinds) and no_redis:
+        parser.error(f"the Redis runs need Redis: {no_redis}")
+    if not args.servers:
+        if no_redis:
+            print(f"benchmarks: no Redis runs: {no_redis}", file=sys.stderr)
+        else:
+            kinds += [REDIS, REDIS2]
+    if args.before:
+        kinds.append(tcpchat_from(Path(args.before), "before"))
+    return kinds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     names = args.scenarios.split(",") if args.scenarios else QUICK if args.quick else FULL
     repeats = args.repeats or (3 if args.quick else 5)
-    known = {kind.name: kind for kind in (TCPCHAT, TWISTED, LIBRARY, STORE, FSYNC)}
-    default = "tcpchat,twisted" if args.quick else "tcpchat,twisted,library"
-    kinds = [known[name] for name in (args.servers or default).split(",")]
-    if args.before:
-        kinds.append(tcpchat_from(Path(args.before), "before"))
+    kinds = _kinds(args, parser)
     if args.profile and shutil.which("py-spy") is None:
         parser.error("--profile needs py-spy (pip install py-spy)")
     if TWISTED in kinds and importlib.util.find_spec("twisted") is None:
@@ -195,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     for repeat in range(repeats):
         for name in names:
             order = kinds if repeat % 2 == 0 else kinds[::-1]
+            if args.quick and not args.scenarios and name not in REDIS_QUICK:
+                order = [kind for kind in order if not kind.redis]
             for kind in order:
                 profile = None
                 if args.profile:

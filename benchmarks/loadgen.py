@@ -12,10 +12,17 @@ lets it send another (at most ``window`` in flight), and carries the
 ``time.monotonic_ns()`` at which it was sent, which gives its latency.
 A message looks like ``~03~000042~<ns>~xxxx`` (sender 3, number 42).
 
+Several servers of one room (issue 12) take the clients in turn: client
+*i* connects to address *i* mod *n*, so senders and listeners are split
+across them too.  Each chunk received is stamped with the clock, so after
+the run every line also gets its *all* latency: from its send to the moment
+the last client, on whichever server, had it.  That is when a line counts as
+delivered; the echo latency (p50/p99) is only the sender's own server.
+
 After the clock stops, the run is checked: every client got exactly the
 expected number of lines, all of them byte for byte the same stream (one
-total order), and in that stream every sender's numbers run 0, 1, 2, ...
-with none missing or repeated (no loss, no reordering).
+total order, across servers too), and in that stream every sender's numbers
+run 0, 1, 2, ... with none missing or repeated (no loss, no reordering).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence, Union
 
 RECV_BYTES = 256 * 1024
 CONNECT_BATCH = 50
@@ -62,6 +69,9 @@ class Result:
     messages_per_s: float = 0.0
     p50_us: float = 0.0
     p99_us: float = 0.0
+    all_p50_us: float = 0.0
+    """Send to the moment the *last* client (on any server) had the line."""
+    all_p99_us: float = 0.0
     loadgen_cpu: float = 0.0
     """Fraction of one core the load generator used while measuring."""
     setup_s: float = 0.0
@@ -71,16 +81,17 @@ class Result:
 
 class _Client:
     __slots__ = (
-        *("acked", "chunks", "latencies", "lines", "number", "pattern"),
+        *("acked", "chunks", "latencies", "lines", "marks", "number", "pattern"),
         *("pending", "sent", "sock", "synced"),
     )
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.number = -1  # a sender's number, from 0
-        self.synced = False
+        self.synced = 0  # sync tokens seen
         self.chunks: list[bytes] = []
         self.lines = 0
+        self.marks: list[tuple[int, int]] = []  # (lines so far, monotonic_ns) per chunk
         self.pending = b""  # a sender's unfinished last line
         self.pattern: re.Pattern[bytes] | None = None  # set for senders
         self.sent = 0
@@ -93,6 +104,7 @@ def _message(sender: int, number: int) -> bytes:
 
 
 Hook = Callable[[], object]
+Address = tuple[str, int]
 
 
 def _greeted(batch: list[_Client]) -> Callable[[], bool]:
@@ -106,8 +118,13 @@ def _nothing() -> None:
 class LoadGenerator:
     """Connect, synchronise, measure and check one :class:`Scenario` run."""
 
-    def __init__(self, address: tuple[str, int], scenario: Scenario, timeout: float) -> None:
-        self.address = address
+    def __init__(
+        self, address: Union[Address, list[Address]], scenario: Scenario, timeout: float
+    ) -> None:
+        """*address*: one server's, or a list of a room's servers to share the clients."""
+        self.addresses = address if isinstance(address, list) else [address]
+        if scenario.clients < len(self.addresses):
+            raise ValueError(f"{scenario.clients} clients cannot reach every server")
         self.scenario = scenario
         self.deadline = time.monotonic() + timeout
         self.epoll = select.epoll()
@@ -143,11 +160,12 @@ class LoadGenerator:
 
     def _connect_all(self) -> None:
         """Connect in batches, each waiting for its greetings, so no backlog overflows."""
-        total = self.scenario.clients
+        total, addresses = self.scenario.clients, self.addresses
         while len(self.clients) < total:
             batch = []
             for _ in range(min(CONNECT_BATCH, total - len(self.clients))):
-                sock = socket.create_connection(self.address, timeout=10)
+                address = addresses[len(self.clients) % len(addresses)]
+                sock = socket.create_connection(address, timeout=10)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.setblocking(False)
                 client = _Client(sock)
@@ -157,20 +175,28 @@ class LoadGenerator:
             self._pump_until(_greeted(batch), "greetings")
 
     def _synchronise(self) -> None:
-        """One line through the server marks the end of set-up chatter for everyone."""
-        token = b"sync-%d\n" % time.monotonic_ns()
-        first = next(iter(self.clients.values()))
-        first.sock.sendall(token)
+        """One line through each server marks the end of set-up chatter for everyone.
+
+        A server's join notices reach the room before the line its first
+        client sends after them; the clients' streams are one order, so the
+        same token comes last in each, and everything after it is the run's.
+        """
         clients = list(self.clients.values())
-        self._pump_until(lambda: all(c.synced for c in clients), "the sync line", token)
+        tokens = [b"sync-%d-%d\n" % (n, time.monotonic_ns()) for n in range(len(self.addresses))]
+        for client, token in zip(clients[: len(tokens)], tokens, strict=True):  # one per server
+            client.sock.sendall(token)
+        self._pump_until(lambda: all(c.synced == len(tokens) for c in clients), "sync", tokens)
         for client in clients:
             data = b"".join(client.chunks)
-            client.chunks = [data[data.index(token) + len(token) :]]
+            cut = max(data.rindex(token) + len(token) for token in tokens)
+            client.chunks = [data[cut:]]
             client.lines = client.chunks[0].count(b"\n")
             client.pending = b""
 
-    def _pump_until(self, done: Callable[[], bool], what: str, token: bytes = b"") -> None:
-        """Read whatever arrives until *done*; note which clients have seen *token*."""
+    def _pump_until(
+        self, done: Callable[[], bool], what: str, tokens: Sequence[bytes] = ()
+    ) -> None:
+        """Read whatever arrives until *done*; count the *tokens* each client has seen."""
         while not done():
             if time.monotonic() > self.deadline:
                 raise TimeoutError(f"timed out waiting for {what}")
@@ -181,10 +207,11 @@ class LoadGenerator:
                     raise OSError(f"server closed a connection while waiting for {what}")
                 client.chunks.append(data)
                 client.lines += data.count(b"\n")
-                if token and not client.synced:
+                if tokens:  # each comes once, on a line of its own: count whole lines
                     seen = client.pending + data
-                    client.synced = token in seen
-                    client.pending = seen[-len(token) :]
+                    cut = seen.rfind(b"\n") + 1
+                    client.synced += sum(seen.count(token, 0, cut) for token in tokens)
+                    client.pending = seen[cut:]
 
     # -- measuring ---------------------------------------------------------
 
@@ -201,12 +228,13 @@ class LoadGenerator:
                 result.problems.append("a client received lines before the start")
             client.lines = 0
             client.chunks = []
+            client.marks = []
         unfinished = len(clients)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         for sender in senders:
             self._send(sender, scenario.window)
-        poll, epoll_deadline = self.epoll.poll, self.deadline
+        poll, epoll_deadline, clock = self.epoll.poll, self.deadline, time.monotonic_ns
         while unfinished:
             events = poll(1.0)
             if not events and time.monotonic() > epoll_deadline:
@@ -219,11 +247,13 @@ class LoadGenerator:
                     raise OSError("the server closed a connection during the run")
                 client.chunks.append(data)
                 client.lines += data.count(b"\n")
+                now = clock()
+                client.marks.append((client.lines, now))
                 if client.lines >= expected:
                     unfinished -= 1
                     self.epoll.unregister(fd)
                 if client.pattern is not None:
-                    self._acknowledge(client, data)
+                    self._acknowledge(client, data, now)
         result.elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
@@ -231,15 +261,12 @@ class LoadGenerator:
         result.deliveries = sum(min(c.lines, expected) for c in clients)
         result.deliveries_per_s = result.deliveries / result.elapsed
         result.messages_per_s = expected / result.elapsed
-        latencies = sorted(x for sender in senders for x in sender.latencies)
-        if latencies:
-            result.p50_us = latencies[len(latencies) // 2] / 1000
-            result.p99_us = latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)] / 1000
+        latencies = [x for sender in senders for x in sender.latencies]
+        result.p50_us, result.p99_us = _percentiles(latencies)
 
-    def _acknowledge(self, sender: _Client, data: bytes) -> None:
-        """Find the sender's own messages in *data*: latency, and room to send more."""
+    def _acknowledge(self, sender: _Client, data: bytes, now: int) -> None:
+        """Find the sender's own messages in *data*, come at *now*: latency, room to send."""
         assert sender.pattern is not None
-        now = time.monotonic_ns()
         data = sender.pending + data
         cut = data.rfind(b"\n") + 1
         sender.pending = data[cut:]
@@ -274,15 +301,39 @@ class LoadGenerator:
         digests = {hashlib.sha256(s).digest() for s in streams}
         if len(digests) != 1:
             result.problems.append(f"clients saw {len(digests)} different streams (order broken)")
-        numbers = re.findall(rb"~(\d\d)~(\d+)~", streams[0])
+        numbers = re.findall(rb"~(\d\d)~(\d+)~(\d+)~", streams[0])
         if len(numbers) != expected:
             result.problems.append(f"{len(numbers)} of {expected} lines are well-formed")
+        elif not short:
+            sent = [int(stamp) for _, _, stamp in numbers]
+            result.all_p50_us, result.all_p99_us = _percentiles(self._all_latencies(sent))
         next_number = [0] * scenario.senders
         disorder = 0
-        for sender, number in numbers:
+        for sender, number, _ in numbers:
             index = int(sender)
             if int(number) != next_number[index]:
                 disorder += 1
             next_number[index] = int(number) + 1
         if disorder or any(n != scenario.messages for n in next_number):
             result.problems.append(f"lost or reordered: {disorder} out-of-sequence messages")
+
+    def _all_latencies(self, sent: list[int]) -> list[int]:
+        """Per line, in stream order: from *sent* to when the last client had it (ns)."""
+        latest = [0] * len(sent)
+        for client in self.clients.values():
+            start = 0
+            for lines, stamp in client.marks:  # lines start..lines arrived at stamp
+                end = min(lines, len(sent))
+                if end > start:
+                    latest[start:end] = [max(stamp, x) for x in latest[start:end]]
+                    start = end
+        return [last - first for last, first in zip(latest, sent, strict=True)]
+
+
+def _percentiles(latencies_ns: list[int]) -> tuple[float, float]:
+    """p50 and p99 in microseconds (0, 0 for none)."""
+    if not latencies_ns:
+        return 0.0, 0.0
+    ordered = sorted(latencies_ns)
+    p99 = ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)]
+    return ordered[len(ordered) // 2] / 1000, p99 / 1000

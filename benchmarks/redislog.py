@@ -25,41 +25,18 @@ import argparse
 import json
 import platform
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from typing import Any
 
+from benchmarks.cluster import RedisServer
 from tcpchat.chatlog import MemoryLog
 from tcpchat.redislog import Entry, RedisLog
 from tcpchat.redisship import Shipper
 
 LINE = b"<alice> " + b"x" * 51 + b"\n"  # 60 bytes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_redis(executable: str, folder: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
-    command += ["--appendonly", "no", "--dir", folder, "--logfile", f"{folder}/redis.log"]
-    process = subprocess.Popen(command)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("redis-server did not start")
 
 
 def timed_appends(log: Any, batch: list[bytes], seconds: float) -> tuple[int, float]:
@@ -127,31 +104,30 @@ def main(argv: list[str] | None = None) -> int:
         [args.redis_server, "--version"], capture_output=True, text=True, check=True
     ).stdout.split()[2]
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as folder:
-        process, url = start_redis(args.redis_server, folder)
-        try:
-            for lines in (1, 50):
-                batch = [LINE] * lines
-                log = RedisLog.connect(url, f"bench-{lines}", max_entries=1_000_000)
-                count, elapsed = timed_appends(log, batch, args.seconds)
-                follow = follow_rate(log, count)
-                memory_count, memory_elapsed = timed_appends(MemoryLog(), batch, 0.5)
-                results.append(
-                    {
-                        "lines_per_batch": lines,
-                        "appends_per_s": count / elapsed,
-                        "lines_per_s": count * lines / elapsed,
-                        "us_per_append": elapsed / count * 1e6,
-                        "follow_entries_per_s": follow,
-                        "memory_appends_per_s": memory_count / memory_elapsed,
-                    }
-                )
-                log.client.close()
-            shipped, per_entry = shipped_rate(url, 200_000)
-            pings = ping_rate(url, 1.0)
-        finally:
-            process.terminate()
-            process.wait(20)
+    redis = RedisServer(executable=args.redis_server)
+    url = redis.url
+    try:
+        for lines in (1, 50):
+            batch = [LINE] * lines
+            log = RedisLog.connect(url, f"bench-{lines}", max_entries=1_000_000)
+            count, elapsed = timed_appends(log, batch, args.seconds)
+            follow = follow_rate(log, count)
+            memory_count, memory_elapsed = timed_appends(MemoryLog(), batch, 0.5)
+            results.append(
+                {
+                    "lines_per_batch": lines,
+                    "appends_per_s": count / elapsed,
+                    "lines_per_s": count * lines / elapsed,
+                    "us_per_append": elapsed / count * 1e6,
+                    "follow_entries_per_s": follow,
+                    "memory_appends_per_s": memory_count / memory_elapsed,
+                }
+            )
+            log.client.close()
+        shipped, per_entry = shipped_rate(url, 200_000)
+        pings = ping_rate(url, 1.0)
+    finally:
+        redis.stop()
     print(f"redis-server {version}, Python {platform.python_version()}, loopback, one writer")
     print(f"{'batch':>6} {'appends/s':>10} {'lines/s':>10} {'us/append':>10} {'follow/s':>10}")
     for r in results:

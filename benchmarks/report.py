@@ -1,4 +1,8 @@
-"""Printing the results: the side-by-side table, the goals, the scaling plot (SVG)."""
+"""Printing the results: the side-by-side table, the goals, the scaling plot (SVG).
+
+The Redis kinds (issue 12) get a second table: each figure beside its ratio
+to the memory server (``tcpchat``) and to Twisted of the same run.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 BASELINE = "twisted"
+MEMORY = "tcpchat"
+"""One server with the memory log: what the Redis kinds are compared with."""
+REDIS_KINDS = ("redis", "redis2")
 COLUMNS = (
     ("deliv/s", 8), ("msgs/s", 7), ("p50 us", 7), ("p99 us", 8), ("RSS MiB", 7),
     ("threads", 7), ("srv CPU", 7), ("sys", 4), ("ctx/1k", 6), ("gen CPU", 7),
@@ -27,7 +34,9 @@ def progress(repeat: int, scenario: str, server: str, row: dict[str, Any]) -> st
     return (
         f"  run {repeat + 1} {scenario:>5} {server:<8} {_si(row['deliveries_per_s']):>7} deliv/s"
         f"  p50 {row['p50_us']:6.0f} us  rss {row['peak_rss_mib']:5.1f} MiB"
-        f"  cpu srv {row['server_cpu']:4.0%} gen {row['loadgen_cpu']:4.0%}  {state}"
+        f"  cpu srv {row['server_cpu']:4.0%} gen {row['loadgen_cpu']:4.0%}"
+        + (f" redis {row['redis_cpu']:4.0%}" if row.get("redis_cpu") else "")
+        + f"  {row['setup_s'] + row['elapsed']:4.1f} s  {state}"
     )
 
 
@@ -75,7 +84,57 @@ def table(summary: dict[str, Any]) -> str:
         "the kernel; ctx/1k: the server's context switches per 1,000 deliveries;\n"
         "check: every client got every line, in one order."
     )
-    return "\n".join(lines)
+    return "\n".join(lines + _redis_table(summary))
+
+
+def _times(value: float, base: dict[str, Any] | None, key: str) -> str:
+    if base is None or not base["median"][key]:
+        return ""
+    return f"{value / base['median'][key]:.2f}x"
+
+
+def _redis_table(summary: dict[str, Any]) -> list[str]:
+    """The Redis kinds against the memory server and Twisted (empty if none ran)."""
+    scenarios = [s for s in summary["scenarios"] if set(REDIS_KINDS) & s["servers"].keys()]
+    if not scenarios:
+        return []
+    head = ("deliv/s", "/mem", "/Tw", "p50 us", "/mem", "/Tw", "p99 us", "/mem", "/Tw",
+            "all p50", "all p99", "Redis", "l/entry", "us/entr")  # fmt: skip
+    lines = [
+        "",
+        "The room on Redis (issue 12): figures and ratios to one server with the memory log "
+        "(/mem) and to Twisted (/Tw), same run",
+        f"{'scenario':<9} {'server':<8} " + " ".join(f"{t:>7}" for t in head),
+    ]
+    for scenario in scenarios:
+        servers = scenario["servers"]
+        memory, twisted = servers.get(MEMORY), servers.get(BASELINE)
+        lines.append(f"{scenario['name']}: {scenario['title']}")
+        for server in (MEMORY, *REDIS_KINDS):
+            if server not in servers:
+                continue
+            m = servers[server]["median"]
+            cells = [_si(m["deliveries_per_s"])]
+            cells += [
+                _times(m["deliveries_per_s"], b, "deliveries_per_s") for b in (memory, twisted)
+            ]
+            for key in ("p50_us", "p99_us"):
+                cells += [f"{m[key]:.0f}"] + [_times(m[key], b, key) for b in (memory, twisted)]
+            cells += [f"{m.get('all_p50_us', 0):.0f}", f"{m.get('all_p99_us', 0):.0f}"]
+            cells.append(f"{m['redis_cpu']:.0%}" if m.get("redis_cpu") else "")
+            cells.append(f"{m['lines_per_entry']:.1f}" if m.get("lines_per_entry") else "")
+            cells.append(f"{m['redis_cpu_us_per_entry']:.0f}" if m.get("redis_entries") else "")
+            lines.append(f"{'':<9} {server:<8} " + " ".join(f"{c:>7}" for c in cells))
+    lines += [
+        "",
+        "redis: one server, --store redis://; redis2: two servers of one room, the clients (and",
+        "senders) split between them; each run starts its own redis-server, on the servers' core.",
+        "deliv/s counts a line once every client on every server has it; all p50/p99: from a",
+        "line's send to the last client having it; Redis: redis-server's share of one core;",
+        "l/entry: lines per stream entry (a batch shipped, one script run); us/entr: Redis CPU",
+        "per entry (its script, every server's XREAD of it, the network).",
+    ]
+    return lines
 
 
 @dataclass
@@ -92,6 +151,21 @@ scatter by ±15 % (0.82-1.26x measured).  It was 0.9 until session 3 added work 
 line's path (pacing per address, the bounded event queue, sessions): 0.84-0.89x measured
 after the fixes in docs/performance.md, so the goal now states that cost instead of a
 margin the code no longer has.  b and c, where fan-out dominates, keep 1.5x."""
+
+
+REDIS_GOAL = 0.4
+"""Scenario b (fan-out), one server on Redis: at least 0.4x the memory server's
+deliveries/s in the same run.  Redis's work is per batch, not per line: one script run
+and one XREAD per entry (~110 us of Redis's CPU for an entry of ~47 lines in b, 2-7 %
+of its core), and the server's fan-out is the memory server's.  Medians measured
+0.59-1.09x on the shared machine (the lower, the quieter it was: memory gains more).
+Should the batching break (an entry per line), each line would cost the server about
+330 us of CPU as in a, capping b near 3k lines/s, about 0.1x: the goal is there to
+catch that, with room for this machine's +-30 % from run to run.  Two servers of one
+room (redis2) have no goal: on the one core they share with Redis here, their ratio
+(medians 0.67-1.10x, single runs from 0.75 M to 2.6 M deliveries/s) measures the
+scheduler as much as tcpchat; its lines are checked for one order like every run's
+(docs/performance.md)."""
 
 
 def goals(summary: dict[str, Any]) -> Goals:
@@ -132,8 +206,22 @@ def goals(summary: dict[str, Any]) -> Goals:
                 m["peak_rss_mib"] < 64,
             )
         )
+    verdicts += _redis_goals(found)
     text = "\n".join(f"[{'met' if ok else 'MISSED'}] {what}" for what, ok in verdicts)
     return Goals(text, all(ok for _, ok in verdicts), correct)
+
+
+def _redis_goals(found: dict[str, dict[str, Any]]) -> list[tuple[str, bool]]:
+    servers = found["b"]["servers"] if "b" in found else {}
+    if MEMORY not in servers:
+        return []
+    memory = servers[MEMORY]["median"]["deliveries_per_s"]
+    verdicts: list[tuple[str, bool]] = []
+    if "redis" in servers:
+        ratio = servers["redis"]["median"]["deliveries_per_s"] / memory if memory else 0.0
+        what = f"b: one server on Redis {ratio:.2f}x the memory server's deliveries/s"
+        verdicts.append((f"{what} >= {REDIS_GOAL}x", ratio >= REDIS_GOAL))
+    return verdicts
 
 
 # -- the scaling plot -------------------------------------------------------

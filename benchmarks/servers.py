@@ -5,6 +5,10 @@ Both are started the way a user would start them: tcpchat as shipped
 console; here the console is a file), Twisted as the script in
 :mod:`benchmarks.twisted_chat`.  A fresh process serves each run, so its peak
 RSS (``VmHWM``) belongs to that run alone.
+
+The Redis kinds (issue 12) are the same tcpchat with ``--store redis://``,
+one or two servers of one room; :mod:`benchmarks.cluster` starts them with
+their own ``redis-server``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +34,10 @@ class ServerKind:
     command: Callable[[str, int], list[str]]
     root: Path = REPO_ROOT
     """Where to run it from (another checkout of tcpchat, to compare versions)."""
+    servers: int = 1
+    """How many servers share the room (more than one only with *redis*)."""
+    redis: bool = False
+    """The room's log on a fresh ``redis-server`` (see :mod:`benchmarks.cluster`)."""
 
 
 def _tcpchat(host: str, port: int) -> list[str]:
@@ -85,6 +93,10 @@ FSYNC = ServerKind("fsync", _tcpchat_fsync)
 TWISTED = ServerKind("twisted", _twisted)
 LIBRARY = ServerKind("library", _library)
 """tcpchat's ChatServer without the console (see :mod:`benchmarks.library_server`)."""
+REDIS = ServerKind("redis", _tcpchat_unlimited, redis=True)
+"""tcpchat with ``--store redis://``: one server, the room's log on Redis."""
+REDIS2 = ServerKind("redis2", _tcpchat_unlimited, servers=2, redis=True)
+"""Two tcpchat servers of one room on Redis, the clients split between them."""
 
 
 def tcpchat_from(root: Path, name: str) -> ServerKind:
@@ -105,13 +117,17 @@ def _prepare_child(cpu: int | None) -> Callable[[], None]:
 class ServerProcess:
     """One running server: start it, read its CPU, RSS and threads, stop it."""
 
-    def __init__(self, kind: ServerKind, host: str, port: int, cpu: int | None) -> None:
+    def __init__(
+        self, kind: ServerKind, host: str, port: int, cpu: int | None, extra: Sequence[str] = ()
+    ) -> None:
+        """*extra*: more options for its command line (a Redis store, an operator nick)."""
         self.kind = kind
         self.address = (host, port)
+        self.addresses = [self.address]
         self._console: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
         env = dict(os.environ, PYTHONPATH=str(kind.root))
         self.process = subprocess.Popen(
-            kind.command(host, port),
+            [*kind.command(host, port), *extra],
             stdin=subprocess.DEVNULL,
             stdout=self._console,
             stderr=subprocess.STDOUT,
@@ -139,24 +155,11 @@ class ServerProcess:
 
     def status(self) -> dict[str, int]:
         """``VmHWM``/``VmRSS`` (KiB) and ``Threads`` from ``/proc/PID/status``."""
-        text = Path(f"/proc/{self.process.pid}/status").read_text()
-        fields = dict(re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE))
-        return {key: int(fields.get(key, 0)) for key in ("VmHWM", "VmRSS", "Threads")}
+        return status(self.process.pid)
 
     def usage(self) -> dict[str, float]:
         """CPU seconds (user, system) and context switches (all threads) so far."""
-        pid = self.process.pid
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        tick = os.sysconf("SC_CLK_TCK")
-        switches = 0
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            try:
-                text = (task / "status").read_text()
-            except OSError:  # the thread ended meanwhile
-                continue
-            switches += sum(int(n) for n in re.findall(r"ctxt_switches:\s+(\d+)", text))
-        return {"user": int(fields[11]) / tick, "system": int(fields[12]) / tick,
-                "switches": switches}  # fmt: skip
+        return usage(self.process.pid)
 
     def start_profile(self, path: Path) -> None:
         """Sample the server with py-spy (threads on a CPU) into collapsed stacks at *path*."""
@@ -181,3 +184,25 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         self._console.close()
+
+
+def status(pid: int) -> dict[str, int]:
+    """``VmHWM``/``VmRSS`` (KiB) and ``Threads`` of process *pid*, from ``/proc``."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE))
+    return {key: int(fields.get(key, 0)) for key in ("VmHWM", "VmRSS", "Threads")}
+
+
+def usage(pid: int) -> dict[str, float]:
+    """CPU seconds (user, system) and context switches (all threads) of *pid* so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        switches += sum(int(n) for n in re.findall(r"ctxt_switches:\s+(\d+)", text))
+    return {"user": int(fields[11]) / tick, "system": int(fields[12]) / tick,
+            "switches": switches}  # fmt: skip

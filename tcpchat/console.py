@@ -53,17 +53,22 @@ def _read_lines(
 
 
 def run_server(server: ChatServer, *, stdin: IO[str], stdout: IO[str]) -> int:
-    """Serve until SIGINT/SIGTERM or ``/quit`` (exit 0).
+    """Serve until SIGINT/SIGTERM or ``/quit`` (exit 0), or until it must stop (exit 1).
 
     Lines of *stdin* are the operator's chat and commands (``/who``, ``/kick
     NAME``, ``/help``, ``/quit``: :mod:`tcpchat.operator`); a command's replies
     are printed for the operator only, as ``* …`` lines with a timestamp.
     """
     printer = ConsolePrinter(stdout)
-    server.add_observer(
-        lambda event: None if isinstance(event, events.Listening) else printer(event)
-    )
     stop = Bell()
+
+    def observe(event: events.Event) -> None:
+        if not isinstance(event, events.Listening):
+            printer(event)
+        if isinstance(event, events.Stopped):  # it stopped itself (see ChatServer.failure)
+            stop.ring()
+
+    server.add_observer(observe)
 
     def operate(line: str) -> None:
         command = parse_operator_line(line)
@@ -82,7 +87,7 @@ def run_server(server: ChatServer, *, stdin: IO[str], stdout: IO[str]) -> int:
     printer.write(f"listening on {format_address(*server.address)}")
     stop.wait()
     server.stop()
-    return 0
+    return 0 if server.failure is None else 1
 
 
 def run_client(

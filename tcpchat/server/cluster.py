@@ -104,6 +104,9 @@ class Cluster:
         self._mirrored = threading.Condition()  # notified whenever the mirror grows
         self._unstored = 0  # lines submitted after the shipper stopped (told once)
         self._operator = ""  # the operator's nick, once claimed
+        self.on_lost: Callable[[str], None] = lambda message: None
+        """Called (once, from a store thread) when the room's log is lost: the server stops."""
+        self._lost = False
 
     @classmethod
     def connect(cls, store: RedisStore, *, history: int, say: Callable[[str], None]) -> Cluster:
@@ -255,7 +258,10 @@ class Cluster:
             notice = STORE_UP.format()
             event = events.Notice(f"{message}; held lines follow")
         elif kind == LOST:
-            notice = f"{message}: the servers of this room must be restarted"
+            if self._lost:
+                return
+            self._lost = True
+            notice = f"{message}: this server stops; restart the servers of this room"
             event = events.Error(notice)
         else:  # GAP
             notice, event = message, events.Error(message)
@@ -263,6 +269,8 @@ class Cluster:
             changes.emit(event)
             for connection in list(changes.delivery.connections):
                 changes.tell(connection, notice)
+        if kind == LOST:  # positions would mean two things: stop rather than mix them
+            self.on_lost(notice)
 
     # -- the renewer's thread -------------------------------------------------
 
@@ -275,7 +283,7 @@ class Cluster:
                 renewal = self.presence.renew()
             except StoreUnavailable:
                 continue
-            lost += renewal.lost
+            lost = self.names.reclaim_vacated(lost + renewal.lost)
             if lost or renewal.expired:
                 self._apply_renewal(lost, renewal.expired)
 
@@ -303,6 +311,7 @@ class Names:
         self._cluster = cluster
         self._presence = cluster.presence
         self._unsure: dict[str, str] = {}  # nick -> token: given while Redis was away
+        self._tokens: dict[str, str] = {}  # nick -> its session's token, for a claim again
         self._others: list[str] = []  # the last /who answer from Redis, for while it is away
 
     def claim(self, nick: str, token: str = "", replacing: str = "") -> bool:
@@ -316,12 +325,16 @@ class Names:
                 self._unsure[nick] = token
         else:
             self._unsure[nick] = token
-        if replacing and not respelling:
-            self.release(replacing)
+        if replacing:
+            self._tokens.pop(replacing, None)
+            if not respelling:
+                self.release(replacing)
+        self._tokens[nick] = token
         return True
 
     def release(self, nick: str) -> None:
         self._unsure.pop(nick, None)
+        self._tokens.pop(nick, None)
         with contextlib.suppress(StoreUnavailable):  # kept, and released when Redis is back
             self._presence.release(nick)
 
@@ -329,9 +342,12 @@ class Names:
         if self._cluster.down:
             return None
         try:
-            return self._presence.take_over(nick, token)
+            held = self._presence.take_over(nick, token)
         except StoreUnavailable:
             return None
+        if held is not None:
+            self._tokens[held] = token
+        return held
 
     def others(self) -> list[str]:
         presence = self._presence
@@ -341,6 +357,22 @@ class Names:
             return self._others
         self._others = [m.nick for m in members if m.owner != presence.owner]
         return self._others
+
+    def reclaim_vacated(self, lost: list[str]) -> list[str]:
+        """Of this server's names found no longer its own, those another server holds.
+
+        A name nobody holds (its lease ran out while this server could not
+        renew it) is claimed again, so its holder here keeps it.  (Renewer
+        thread; :class:`StoreUnavailable` if Redis is away.)
+        """
+        taken = []
+        for nick in lost:
+            token = self._tokens.get(nick, "")
+            if self._presence.owner_of(nick) is not None or not self._presence.claim(
+                nick, token=token
+            ):
+                taken.append(nick)
+        return taken
 
     def settle(self) -> list[str]:
         """Claim the names given while Redis was away; those another server has now.

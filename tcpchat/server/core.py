@@ -162,7 +162,10 @@ class ChatServer:
             recv_bytes=self.recv_bytes,
         )
         self._reader.hello_seconds = self.hello_seconds
+        self.failure: str | None = None
+        """Why the server stopped itself (the room's log on Redis was lost), if it did."""
         if cluster is not None:
+            cluster.on_lost = self._stop_itself
             cluster.attach(self._changes)
             self._reader.admit = cluster.admit
             self._reader.before_resume = cluster.catch_up
@@ -278,6 +281,11 @@ class ChatServer:
             connection.reader.join()
         changes.post(events.Stopped())
         self._events.stop()
+
+    def _stop_itself(self, reason: str) -> None:
+        """Stop from a thread of its own (the caller may be one that stop() joins)."""
+        self.failure = reason
+        start_thread(self.stop, "tcpchat-stop")
 
     def __enter__(self) -> ChatServer:
         self.start()

@@ -25,7 +25,7 @@ import pytest
 import redis
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
-from redis_helpers import Paused, url_of
+from redis_helpers import Paused, Start, cluster_starter, url_of
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 SERVER_FIXTURES = {"redis_server", "faulty_redis"}
@@ -82,3 +82,9 @@ def pause_redis(faulty_redis: RedisExecutor) -> Iterator[Paused]:
         plain = redis.Redis(faulty_redis.host, faulty_redis.port)
         plain.flushall()
         plain.close()
+
+
+@pytest.fixture
+def start(redis_url: str, room: str, client: redis.Redis) -> Iterator[Start]:
+    """Start a server of this test's room (on this worker's Redis); all stopped at the end."""
+    yield from cluster_starter(redis_url, room)

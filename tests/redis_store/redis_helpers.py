@@ -6,9 +6,15 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pytest_redis.executor import RedisExecutor
+
+from tcpchat.server import ChatServer
+from tcpchat.server.cluster import Cluster, RedisStore
+
+Start = Callable[..., ChatServer]
+"""Starts a server of one room on Redis: ``start(operator_nick, lease=15.0, **options)``."""
 
 
 def url_of(server: RedisExecutor) -> str:
@@ -67,3 +73,23 @@ class Collector:
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.troubles]
+
+
+def cluster_starter(url: str, room: str) -> Iterator[Start]:
+    """Servers of *room* on the Redis at *url*, in this process; all stopped at the end."""
+    servers: list[ChatServer] = []
+
+    def start(nick: str, lease: float = 15.0, **options: object) -> ChatServer:
+        store = RedisStore(url, room, lease_seconds=lease)
+        history = int(options.pop("history", 50))  # type: ignore[call-overload]
+        cluster = Cluster.connect(store, history=history, say=print)
+        server = ChatServer(
+            "127.0.0.1", 0, operator_nick=nick, cluster=cluster, history=history, **options
+        )  # type: ignore[arg-type]
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
+import redis
 from harness import RawPeer, assert_one_total_order
 from pytest_redis.executor import RedisExecutor
-from redis_helpers import Paused, url_of, wait_until
+from redis_helpers import Paused, Start, cluster_starter, url_of, wait_until
 from tcp_proxy import TcpProxy
 
 from tcpchat import events
@@ -27,33 +28,7 @@ from tcpchat.protocol import STORE_DOWN, STORE_UP
 from tcpchat.server import ChatServer
 from tcpchat.server.cluster import Cluster, RedisStore
 
-Start = Callable[..., ChatServer]
 SESSION = re.compile(r"^~\* session (\S+) in (\S+) at (\d+)$")
-
-
-def cluster_starter(url: str, room: str) -> Iterator[Start]:
-    servers: list[ChatServer] = []
-
-    def start(nick: str, lease: float = 15.0, **options: object) -> ChatServer:
-        store = RedisStore(url, room, lease_seconds=lease)
-        history = int(options.pop("history", 50))  # type: ignore[call-overload]
-        cluster = Cluster.connect(store, history=history, say=print)
-        server = ChatServer(
-            "127.0.0.1", 0, operator_nick=nick, cluster=cluster, history=history, **options
-        )  # type: ignore[arg-type]
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
-def start(redis_url: str, room: str, client: object) -> Iterator[Start]:
-    """Start a server of this test's room (on this worker's Redis); all stopped at the end."""
-    yield from cluster_starter(redis_url, room)
 
 
 def hello(server: ChatServer, nick: str) -> RawPeer:
@@ -61,6 +36,15 @@ def hello(server: ChatServer, nick: str) -> RawPeer:
     peer.send_line(f"/hello {nick}")
     peer.expect_line(r"^~\* session ")
     return peer
+
+
+def open_session(address: tuple[str, int], nick: str) -> tuple[RawPeer, tuple[str, ...]]:
+    """A raw peer that said ``/hello NICK``; its session's token, log ID and position."""
+    peer = RawPeer(*address)
+    peer.send_line(f"/hello {nick}")
+    session = SESSION.match(peer.expect_line(r"^~\* session "))
+    assert session is not None
+    return peer, session.groups()
 
 
 def chat(peer: RawPeer) -> list[str]:
@@ -115,11 +99,7 @@ def test_a_session_resumes_on_another_server_and_the_first_lets_it_go(
     told: list[events.Event] = []
     first.add_observer(told.append)
     with TcpProxy(first.address) as proxy:
-        ann = RawPeer(*proxy.address)
-        ann.send_line("/hello ann")
-        session = SESSION.match(ann.expect_line(r"^~\* session "))
-        assert session is not None
-        token, log_id, at = session.groups()
+        ann, (token, log_id, at) = open_session(proxy.address, "ann")
         bob = hello(second, "bob")
         ann.send_line("one")
         ann.expect_line(r"^ann: one$")
@@ -216,11 +196,7 @@ def test_redis_away_holds_lines_says_so_and_delivers_them_when_back(
 
 def test_a_server_stopped_for_a_restart_lets_its_sessions_go_on_elsewhere(start: Start) -> None:
     first, second = start("Server1"), start("Server2")
-    ann = RawPeer(*first.address)
-    ann.send_line("/hello ann")
-    session = SESSION.match(ann.expect_line(r"^~\* session "))
-    assert session is not None
-    token, log_id, at = session.groups()
+    ann, (token, log_id, at) = open_session(first.address, "ann")
     bob = hello(second, "bob")
     ann.expect_line(r"^\* bob joined$")  # all the room had before the first server stops
     first.stop()  # a rolling restart: the room goes on on the second server
@@ -255,3 +231,33 @@ def test_the_operator_hears_the_whole_room_once(start: Start) -> None:
         ]
     )
     assert [e.text for e in heard if isinstance(e, events.Notice)].count("bob joined") == 1
+
+
+def test_a_name_whose_claim_vanished_is_claimed_again_not_let_go(
+    start: Start, client: redis.Redis, room: str
+) -> None:
+    first = start("Server1", lease=1.0)
+    ann = hello(first, "ann")
+    key = f"tcpchat:{{{room}}}:nick:ann"
+    client.delete(key)  # as if its lease had run out while the server could not renew it
+    wait_until(lambda: client.exists(key))
+    ann.send_line("still mine")
+    ann.expect_line(r"^ann: still mine$")
+    assert not any("another server" in line for line in ann.lines)
+
+
+def test_a_server_whose_rooms_log_is_lost_says_so_and_stops(
+    start: Start, client: redis.Redis
+) -> None:
+    first = start("Server1")
+    stopped = threading.Event()
+    first.add_observer(lambda event: stopped.set() if isinstance(event, events.Stopped) else None)
+    ann = hello(first, "ann")
+    ann.send_line("before")
+    ann.expect_line(r"^ann: before$")
+    client.flushall()  # Redis restarted empty: the log ID is gone
+    ann.expect_line(r"the room's log at .* was lost .*: this server stops; restart the servers")
+    ann.wait_closed()
+    assert stopped.wait(30)
+    assert first.failure is not None
+    assert "this server stops" in first.failure
