@@ -15,7 +15,8 @@ with ``~``, so every other line they get is a line of the room's log) and the te
 * Each server's operator is a member of the room: its ``/who`` lists everyone and its
   terminal shows the room's chat in the room's order.
 
-The failures (a server killed, Redis stopped) are in test_cluster_faults.py.
+The failures (a server killed, Redis stopped) are in test_cluster_faults.py.  (Not named
+test_cluster.py: tests/docker has one, and test modules share one namespace here.)
 """
 
 from __future__ import annotations
