@@ -25,10 +25,20 @@ A crashed server's members
 --------------------------
 Someone must tell the room that a crashed server's members left, and only
 once.  :meth:`Presence.renew` also *sweeps*: it removes the expired members
-from the set, atomically, and returns them; since one script run removes
-them, exactly one server gets each, and that server broadcasts the leaving
-notices.  A release by the owner removes its member at once, so a sweeper
+from the set, atomically, so exactly one script run gets each.  Given an
+:class:`Announce`, that same script run appends their leaving notices to the
+room's log stream (as :mod:`tcpchat.redislog` appends a batch), so the
+announcement cannot be lost with the script's reply: a renewal sent just as
+Redis stopped, timed out here and run by Redis when it came back, still
+announces.  A release by the owner removes its member at once, so a sweeper
 never sees it.
+
+A lease runs out on Redis's clock, which goes on while Redis (or the
+network) is stopped: after an outage longer than the lease, every claim has
+run out, the live servers' too.  So a server sweeps only once it has itself
+renewed without a gap (none longer than half a lease) for a whole lease:
+by then every live server has been able to renew or claim its names again,
+and what is left to sweep belongs to servers that are gone.
 
 The operator is a member too: :meth:`Presence.claim_operator` fails at
 start-up with a clear message if another server's operator has the nick.
@@ -98,26 +108,49 @@ _RENEW = (
     _NOW
     + """
 local lost = {}
-for i = 3, #KEYS do
-  local key, mine = ARGV[2 * i - 2], ARGV[1] .. '\\n' .. ARGV[2 * i - 1]
+for i = 7, #KEYS do
+  local key, mine = ARGV[2 * i - 7], ARGV[1] .. '\\n' .. ARGV[2 * i - 6]
   if redis.call('GET', KEYS[i]) == mine then
     redis.call('PEXPIRE', KEYS[i], ARGV[2])
     redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), key .. '\\n' .. mine)
   else
-    lost[#lost + 1] = ARGV[2 * i - 1]
+    lost[#lost + 1] = ARGV[2 * i - 6]
   end
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+local lease, last, since = tonumber(ARGV[2]), now, now
+local state = redis.call('GET', KEYS[6])
+if state then
+  last, since = string.match(state, '(%d+) (%d+)')
+  last, since = tonumber(last), tonumber(since)
+  if now - last > lease / 2 then since = now end
+end
+redis.call('SET', KEYS[6], string.format('%d %d', now, since), 'PX', lease * 4)
+local expired = {}
+if now - since >= lease then
+  expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+end
+local left, count = {}, 0
 for _, member in ipairs(expired) do
-  local key = string.match(member, '^([^\\n]*)')
+  local key, owner, nick = string.match(member, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
   if redis.call('EXISTS', ARGV[3] .. key) == 0 then redis.call('HDEL', KEYS[2], key) end
+  if owner ~= ARGV[1] then
+    count = count + 1
+    left[count] = ARGV[4] .. nick .. ARGV[5] .. '\\n'
+  end
+end
+if count > 0 and ARGV[4] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
+  local e = redis.call('INCRBY', KEYS[4], count)
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], string.format('%d-0', e),
+    'end', e, 'n', count, 'lines', table.concat(left), 'w', '', 'k', 0)
 end
 return {lost, expired}
 """
 )
-"""KEYS: members, sessions, then each claim; ARGV: owner, lease ms, the claims' key prefix,
-then key and nick of each claim."""
+"""KEYS: members, sessions, the log's ID, end and stream, this owner's renewals, then each
+claim; ARGV: owner, lease
+ms, the claims' key prefix, the leaving notice's text before and after the nick ('': do not
+announce), the stream's MAXLEN, then key and nick of each claim."""
 
 _MEMBERS = (
     _NOW
@@ -131,6 +164,17 @@ class Member(NamedTuple):
     nick: str
     owner: str
     """The server whose client (or operator) it is."""
+
+
+class Announce(NamedTuple):
+    """How a sweep tells the room that a crashed server's member left (see above)."""
+
+    before: str
+    """The leaving line's text before the nick (``* ``)."""
+    after: str
+    """…and after it (`` left (connection lost)``)."""
+    max_entries: int
+    """The log stream's ``MAXLEN ~``, as its appends use."""
 
 
 class Renewal(NamedTuple):
@@ -156,6 +200,7 @@ class Presence:
         lease_seconds: float = 15.0,
         fold: Callable[[str], str] = str.casefold,
         url: str = "Redis",
+        announce: Announce | None = None,
     ) -> None:
         self.client = client
         self.room = check_room(room)
@@ -168,6 +213,10 @@ class Presence:
         self._redis = load_redis()
         self._members_key = f"tcpchat:{{{room}}}:members"
         self._sessions_key = f"tcpchat:{{{room}}}:sessions"
+        self._log_keys = [f"tcpchat:{{{room}}}:{name}" for name in ("id", "end", "log")]
+        """The room's log, as :mod:`tcpchat.redislog` names it (for :class:`Announce`)."""
+        self.announce = announce
+        self._renewals_key = f"tcpchat:{{{room}}}:renewed:{self.owner}"
         self._scripts = {
             name: client.register_script(text)
             for name, text in (
@@ -276,8 +325,10 @@ class Presence:
         with self._lock:
             owned = list(self._owned.items())
         prefix = f"tcpchat:{{{self.room}}}:nick:"
-        keys = [self._members_key, self._sessions_key, *(prefix + k for k, _ in owned)]
-        args: list[Any] = [self.owner, self.lease_ms, prefix]
+        keys = [self._members_key, self._sessions_key, *self._log_keys, self._renewals_key]
+        keys += [prefix + key for key, _ in owned]
+        told = self.announce or Announce("", "", 0)
+        args: list[Any] = [self.owner, self.lease_ms, prefix, *told]
         for key, nick in owned:
             args += [key, nick]
         lost, expired = self._call(lambda: self._scripts["renew"](keys=keys, args=args))

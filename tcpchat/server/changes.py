@@ -63,6 +63,8 @@ class Changes:
         self._dispatcher = dispatcher
         self._observers = dispatcher.observers
         self._news: list[events.Event] = []  # for the observers once the lock is free
+        self.chat_from_log = False
+        """Chat events come from the log, not the room (a cluster: in the shared log's order)."""
 
     def __call__(self, sender: Connection | None = None) -> _Change:
         """Open a change; the broadcasts made inside go out together when it ends.
@@ -205,7 +207,9 @@ class Changes:
             elif isinstance(action, Close):
                 assert isinstance(action.connection, Connection)
                 self.close(action.connection)
-            elif self._observers:  # the rest are events, and only observers want them
+            elif self._observers and not (  # the rest are events, for observers only
+                self.chat_from_log and isinstance(action, events.Message)  # (see above)
+            ):
                 self._news.append(action)
 
     def tell(self, connection: Connection, notice: str) -> None:

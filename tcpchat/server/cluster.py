@@ -52,12 +52,11 @@ from typing import Callable
 
 from tcpchat import events, nicks, protocol
 from tcpchat.chatlog import MemoryLog, Trimmed
-from tcpchat.presence import Member, Presence
-from tcpchat.protocol import STORE_DOWN, STORE_UP
+from tcpchat.presence import Announce, Presence
+from tcpchat.protocol import CONNECTION_LOST, STORE_DOWN, STORE_UP
 from tcpchat.redisconn import StoreUnavailable
 from tcpchat.redislog import DOWN, LOST, UP, Entry, Follower, RedisLog
 from tcpchat.redisship import Shipper
-from tcpchat.room import Broadcast
 from tcpchat.server.changes import Changes
 from tcpchat.threads import start_thread
 
@@ -125,9 +124,12 @@ class Cluster:
 
         log = RedisLog.connect(store.url, store.room, max_entries=store.max_entries, retry=retry)
         owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(2)}"  # for people
+        left = protocol.format_notice(protocol.LEFT.format(nick="\0", reason=CONNECTION_LOST))
+        before, after = left.split("\0")
         presence = Presence.connect(
             store.url, store.room, owner, fold=nicks.skeleton,
             lease_seconds=store.lease_seconds, timeout=0.5,
+            announce=Announce(before, after, store.max_entries),
         )  # fmt: skip
         while True:
             try:
@@ -156,6 +158,7 @@ class Cluster:
         """Ship *changes*' broadcasts to Redis instead of appending them to the log."""
         self._changes = changes
         changes.delivery.ship = self._ship
+        changes.chat_from_log = True  # the operator reads the chat in the room's order
 
     def start(self, operator_nick: str) -> None:
         """Claim the operator's nick (a one-line :class:`ChatError` if taken); start threads."""
@@ -229,20 +232,26 @@ class Cluster:
                 if entry.start != self.mirror.end:  # a gap, reported by the follower already
                     self.mirror.skip(entry.start)
                 self.mirror.append(entry.lines)
-                if entry.writer != self.log.writer_id and changes.observed:  # (ours: by the room)
-                    self._tell_observers(changes, entry.lines)
+                if changes.observed:
+                    self._tell_observers(changes, entry)
             changes.delivery.grew()
         with self._mirrored:
             self._mirrored.notify_all()
 
-    @staticmethod
-    def _tell_observers(changes: Changes, lines: list[bytes]) -> None:
-        """Other servers' lines, as events: the operator's window shows the whole room."""
-        for raw in lines:
+    def _tell_observers(self, changes: Changes, entry: Entry) -> None:
+        """An entry's lines as events: the operator's window shows the room in its order.
+
+        Chat from every server comes from here; notices only from the other
+        servers' entries (this server's room told its own joins and leaves,
+        with more detail, as they happened).
+        """
+        ours = entry.writer == self.log.writer_id
+        for raw in entry.lines:
             line = protocol.parse_server_line(raw.decode("utf-8", "replace").rstrip("\n"))
             if line.kind is protocol.Kind.CHAT:
-                changes.emit(events.Message(line.nick, line.text))
-            else:
+                own = line.nick == self._operator
+                changes.emit(events.Message(line.nick, line.text, own))
+            elif not ours:
                 changes.emit(events.Notice(line.text))
 
     def _trouble(self, kind: str, message: str) -> None:
@@ -250,13 +259,14 @@ class Cluster:
         changes = self._changes
         assert changes is not None
         event: events.Event
-        if kind == DOWN:
+        if kind == DOWN:  # the server's log says what its clients are told
             self.down = True
-            notice, event = STORE_DOWN.format(reason=message), events.Error(message)
+            notice = STORE_DOWN.format(reason=message)
+            event = events.Notice(notice)
         elif kind == UP:
             self.down = False
             notice = STORE_UP.format()
-            event = events.Notice(f"{message}; held lines follow")
+            event = events.Notice(notice)
         elif kind == LOST:
             if self._lost:
                 return
@@ -283,20 +293,19 @@ class Cluster:
                 renewal = self.presence.renew()
             except StoreUnavailable:
                 continue
+            # (A crashed server's members: the renewal announced them in the stream.)
             lost = self.names.reclaim_vacated(lost + renewal.lost)
-            if lost or renewal.expired:
-                self._apply_renewal(lost, renewal.expired)
+            if lost:
+                self._let_go(lost)
 
-    def _apply_renewal(self, lost: list[str], expired: list[Member]) -> None:
+    def _let_go(self, lost: list[str]) -> None:
+        """This server's names now held elsewhere: a session resumed on another server,
+        or a name claimed there while Redis was away."""
         changes = self._changes
         assert changes is not None
         with changes():
-            for nick in lost:  # taken over by a session resumed elsewhere, or claimed meanwhile
+            for nick in lost:
                 changes.apply(changes.room.let_go(nick))
-            for member in expired:  # a crashed server's: this server tells the room, once
-                reason = protocol.CONNECTION_LOST
-                left = protocol.format_notice(protocol.LEFT.format(nick=member.nick, reason=reason))
-                changes.apply([events.Left(member.nick, reason), Broadcast(left)])
 
 
 class Names:

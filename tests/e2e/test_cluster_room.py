@@ -197,7 +197,7 @@ def test_a_server_whose_operator_nick_is_in_the_room_stops_with_one_line_and_exi
     assert twin.wait(TIMEOUT) == 2
     assert "listening" not in twin.stdout
     assert re.fullmatch(
-        rf"tcpchat server: the operator nick 'server2' is taken in room '{cluster.room}' "
+        rf"tcpchat: the operator nick 'server2' is taken in room '{cluster.room}' "
         r"by server \S.*: give this server's operator another --nick",
         twin.stderr.strip(),
     ), twin.stderr

@@ -87,17 +87,24 @@ def test_a_crashed_servers_nicks_come_free_and_are_swept_once(
     redis_url: str, room: str, client: redis.Redis
 ) -> None:
     crashed = Presence.connect(redis_url, room, "crashed", lease_seconds=0.3)
-    survivors = [Presence.connect(redis_url, room, f"alive-{n}", lease_seconds=60) for n in (1, 2)]
+    survivors = [Presence.connect(redis_url, room, f"alive-{n}", lease_seconds=1) for n in (1, 2)]
     try:
         assert crashed.claim("Alice")
         assert crashed.claim("Bob")
         assert not survivors[0].claim("alice")
         # The crashed server renews no more: its nicks come free once the lease ends.
         wait_until(lambda: survivors[0].claim("alice"))
-        assert survivors[0].members() == [Member("alice", "alive-1")]
-        # Both survivors sweep; each expired member goes to exactly one of them.
-        renewals = [s.renew() for s in survivors]
-        swept = [m for r in renewals for m in r.expired]
+        assert survivors[0].members()[0] == Member("alice", "alive-1")
+        # Both survivors renew (a sweep waits for a whole lease of their renewals);
+        # each expired member goes to exactly one of them.
+        swept: list[Member] = []
+
+        def renew_both() -> bool:
+            for survivor in survivors:
+                swept.extend(survivor.renew().expired)
+            return len(swept) >= 2
+
+        wait_until(renew_both)
         assert sorted(swept) == [Member("Alice", "crashed"), Member("Bob", "crashed")]
         assert [s.renew() for s in survivors] == [Renewal([], []), Renewal([], [])]
     finally:
@@ -170,7 +177,7 @@ def test_a_renewer_hands_the_swept_members_to_its_server(
     redis_url: str, room: str, client: redis.Redis
 ) -> None:
     crashed = Presence.connect(redis_url, room, "crashed", lease_seconds=0.2)
-    alive = Presence.connect(redis_url, room, "alive", lease_seconds=60)
+    alive = Presence.connect(redis_url, room, "alive", lease_seconds=0.5)
     renewals: list[Renewal] = []
     lock = threading.Lock()
 
@@ -220,3 +227,24 @@ def test_a_release_while_redis_is_away_is_done_by_the_next_renewal(
         pause_redis.resume()
         owner.client.close()
         other.client.close()
+
+
+def test_a_server_cut_off_for_longer_than_the_lease_sweeps_nobody_at_once(
+    redis_url: str, room: str, client: redis.Redis
+) -> None:
+    """Leases run out on Redis's clock, the live servers' too, while they cannot renew:
+    a sweeper whose own renewals had a gap must first renew for a whole lease."""
+    other = Presence.connect(redis_url, room, "other", lease_seconds=0.4)
+    sweeper = Presence.connect(redis_url, room, "sweeper", lease_seconds=0.4)
+    try:
+        assert other.claim("Alice")
+        assert sweeper.renew() == Renewal([], [])
+        # The sweeper does not renew until Alice's claim has run out (a gap > lease / 2):
+        wait_until(lambda: not client.exists(f"tcpchat:{{{room}}}:nick:alice"))
+        assert sweeper.renew() == Renewal([], [])  # Alice may be alive, cut off as it was
+        swept: list[Member] = []
+        wait_until(lambda: swept.extend(sweeper.renew().expired) or swept)
+        assert swept == [Member("Alice", "other")]  # after a whole lease of renewals
+    finally:
+        other.client.close()
+        sweeper.client.close()
