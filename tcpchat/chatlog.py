@@ -7,7 +7,9 @@ after it.  :class:`ChatLog` names that seam, so the log can leave the process:
 the in-memory :class:`MemoryLog` here, the file-backed
 :class:`tcpchat.filelog.FileLog` (``tcpchat server --store DIR``: written
 ahead to an append-only file, so the history and its positions survive a
-crash and a restart), and later a Redis Streams store, behind the same calls.
+crash and a restart).  A room served by several servers keeps its log in a
+Redis stream, and each server a :class:`MemoryLog` *mirror* of it
+(:mod:`tcpchat.server.cluster`).
 
 Positions
 ---------
@@ -15,9 +17,9 @@ A position is an opaque token that only the store interprets: readers keep
 it, compare it for equality, use it as a dict key and hand it back.  Each
 line's position means "after this line", so reading *after* a line's position
 gives what followed it, and :attr:`ChatLog.end` (after the last line) is
-where a new reader starts.  For :class:`MemoryLog` it is the count of lines
-appended so far (an ``int``); for Redis it would be the entry ID
-(``"1700000000000-3"``), which is exactly what ``XRANGE key (ID +`` takes.
+where a new reader starts.  For :class:`MemoryLog` and the file store it is
+the count of lines appended so far (an ``int``); for a mirror of a Redis
+stream, the count of lines the *room* has had, the same on every server.
 
 Trimming
 --------
