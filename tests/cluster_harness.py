@@ -18,7 +18,9 @@ every wait is on a condition, with a timeout that fails saying what was seen.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
 import time
 import uuid
@@ -34,6 +36,16 @@ Address = tuple[str, int]
 SERVER_HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 """Where the servers of a cluster listen: three loopback addresses, a free port on each."""
 REDIS_HOST = "127.0.0.5"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_E2E = [
+    pytest.mark.e2e,
+    pytest.mark.redis,
+    pytest.mark.skipif(
+        not os.path.exists(REDIS_SERVER),
+        reason="needs redis-server (Debian: apt install redis-server)",
+    ),
+]
+"""The marks of an end-to-end test of a room on Redis (skipped, saying why, without one)."""
 TIMEOUT = 30.0
 """How long a cluster test waits for anything: Redis round trips, leases, fail-overs."""
 

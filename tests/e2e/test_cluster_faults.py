@@ -20,14 +20,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 from typing import Iterator
 
 import pytest
 from cluster_harness import (
     CHAT,
+    REDIS_E2E,
     REDIS_HOST,
+    REDIS_SERVER,
     TIMEOUT,
     Cluster,
     Member,
@@ -45,15 +46,7 @@ from harness import ChatProcess, assert_one_total_order, run_concurrently
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.redis,
-    pytest.mark.skipif(
-        not os.path.exists(REDIS_SERVER),
-        reason="needs redis-server (Debian: apt install redis-server)",
-    ),
-]
+pytestmark = REDIS_E2E
 
 faults_redis = factories.redis_proc(executable=REDIS_SERVER, host=REDIS_HOST, port=None, save='""')
 stopped_redis = factories.redis_proc(executable=REDIS_SERVER, host=REDIS_HOST, port=None, save='""')

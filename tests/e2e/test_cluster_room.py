@@ -21,14 +21,14 @@ test_cluster.py: tests/docker has one, and test modules share one namespace here
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from typing import Iterator
 
 import pytest
 from cluster_harness import (
+    REDIS_E2E,
     REDIS_HOST,
+    REDIS_SERVER,
     SERVER_HOSTS,
     TIMEOUT,
     Cluster,
@@ -48,15 +48,7 @@ from pytest_redis.executor import RedisExecutor
 
 from tcpchat import protocol
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.redis,
-    pytest.mark.skipif(
-        not os.path.exists(REDIS_SERVER),
-        reason="needs redis-server (Debian: apt install redis-server)",
-    ),
-]
+pytestmark = REDIS_E2E
 
 cluster_redis = factories.redis_proc(executable=REDIS_SERVER, host=REDIS_HOST, port=None, save='""')
 BURST = 100
