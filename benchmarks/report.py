@@ -153,12 +153,13 @@ after the fixes in docs/performance.md, so the goal now states that cost instead
 margin the code no longer has.  b and c, where fan-out dominates, keep 1.5x."""
 
 
-REDIS_GOAL = 0.4
-"""Scenario b (fan-out), one server on Redis: at least 0.4x the memory server's
+REDIS_GOAL = 0.3
+"""Scenario b (fan-out), one server on Redis: at least 0.3x the memory server's
 deliveries/s in the same run.  Redis's work is per batch, not per line: one script run
 and one XREAD per entry (~110 us of Redis's CPU for an entry of ~47 lines in b, 2-7 %
 of its core), and the server's fan-out is the memory server's.  Medians measured
-0.59-1.09x on the shared machine (the lower, the quieter it was: memory gains more).
+0.59-1.09x on the shared machine (the lower, the quieter it was: memory gains more),
+0.47x in a quiet fresh-clone CI run (0.4 was the goal until then: too close to that).
 Should the batching break (an entry per line), each line would cost the server about
 330 us of CPU as in a, capping b near 3k lines/s, about 0.1x: the goal is there to
 catch that, with room for this machine's +-30 % from run to run.  Two servers of one
