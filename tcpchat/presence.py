@@ -5,7 +5,8 @@ A nickname is unique across every server of a room.  Each server (an
 with ``SET NX PX`` on ``tcpchat:{ROOM}:nick:KEY``, where KEY is the folded
 nick (``str.casefold`` unless the server passes the skeleton it compares
 nicks by) and the value is ``OWNER\\nNICK``.  The claim is a *lease*: the
-owner renews its claims every few seconds (:class:`Renewer`); a server that
+owner renews its claims every few seconds (:meth:`Presence.renew`, called by
+:mod:`tcpchat.server.cluster`'s renewing thread); a server that
 crashes stops renewing, and its nicks come free when the lease runs out.
 Renewing and releasing compare before they act (compare-and-``PEXPIRE``,
 compare-and-``DEL``, in Lua), so a server never extends or frees a claim
@@ -53,7 +54,6 @@ from typing import Any, Callable, NamedTuple
 
 from tcpchat.errors import ChatError
 from tcpchat.redisconn import StoreUnavailable, call, check_room, load_redis, open_client
-from tcpchat.threads import start_thread
 
 _NOW = """
 redis.replicate_commands()
@@ -187,8 +187,8 @@ class Renewal(NamedTuple):
 class Presence:
     """This server's claims on the nicknames of one room (see the module docstring).
 
-    Thread-safe: the server claims and releases under its lock, the
-    :class:`Renewer` renews from its own thread.
+    Thread-safe: the server claims and releases under its lock, and renews
+    from a thread of its own.
     """
 
     def __init__(
@@ -281,15 +281,6 @@ class Presence:
         keys = [self.claim_key(nick), self._members_key, self._sessions_key]
         return bool(self._call(lambda: self._scripts["release"](keys=keys, args=args)))
 
-    def rename(self, old: str, new: str, token: str = "") -> bool:
-        """Move this server's *old* nick to *new*; False (keeping *old*) if *new* is taken."""
-        if self.fold(old) == self.fold(new):
-            return self.claim(new, replacing=old, token=token)
-        if not self.claim(new, token=token):
-            return False
-        self.release(old)
-        return True
-
     def take_over(self, nick: str, token: str) -> str | None:
         """Move the claim on *nick* to this server, if its session's *token* matches.
 
@@ -340,11 +331,6 @@ class Presence:
         swept = [parse_member(raw) for raw in expired]
         return Renewal(lost_nicks, [m for m in swept if m.owner != self.owner])
 
-    def owned(self) -> list[str]:
-        """The nicks this server holds claims on now."""
-        with self._lock:
-            return list(self._owned.values())
-
     def members(self) -> list[Member]:
         """Everyone in the room on every server, by nick (for ``/who``)."""
         found = self._call(lambda: self._scripts["members"](keys=[self._members_key], args=[]))
@@ -376,36 +362,3 @@ def digest(token: str) -> str:
 def parse_member(raw: bytes) -> Member:
     _, owner, nick = bytes(raw).decode().split("\n", 2)
     return Member(nick, owner)
-
-
-class Renewer:
-    """A thread that renews a :class:`Presence` every *interval* seconds until stopped.
-
-    Each :class:`Renewal` goes to *on_renewal* (from this thread); a failure
-    to reach Redis is skipped (the log's follower reports it) and tried again
-    at the next interval.
-    """
-
-    def __init__(
-        self, presence: Presence, interval: float, on_renewal: Callable[[Renewal], None]
-    ) -> None:
-        self.presence = presence
-        self.interval = interval
-        self._on_renewal = on_renewal
-        self._stopping = threading.Event()
-        self._thread = start_thread(self._run, f"tcpchat-presence {presence.room}")
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                renewal = self.presence.renew()
-            except StoreUnavailable:
-                continue
-            if renewal.lost or renewal.expired:
-                self._on_renewal(renewal)

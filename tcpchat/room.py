@@ -144,6 +144,10 @@ class ChatRoom:
         """Everyone online, operator first, then in order of arrival."""
         return [self.operator_nick, *self._nicks.values()]
 
+    def online(self) -> list[str]:
+        """:meth:`nicks`, then (served by several servers) everyone on the others."""
+        return [*self.nicks(), *([] if self.registry is None else self.registry.others())]
+
     def __contains__(self, connection: object) -> bool:
         return connection in self._nicks
 
@@ -307,8 +311,7 @@ class ChatRoom:
         names: list[str] = []
         size = 0
         away = [nick + protocol.AWAY for nick in self.reservations.nicks()]
-        others = [] if self.registry is None else self.registry.others()
-        for nick in [*self.nicks(), *others, *away]:
+        for nick in [*self.online(), *away]:
             width = len(nick.encode("utf-8")) + (2 if names else 0)  # ", " between names
             if names and size + width > room:
                 lines.append(format_notice(protocol.ONLINE.format(nicks=", ".join(names))))

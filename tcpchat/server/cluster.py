@@ -101,7 +101,7 @@ class Cluster:
         self._renewer = threading.Thread()
         self._stopping = threading.Event()
         self._mirrored = threading.Condition()  # notified whenever the mirror grows
-        self._unstored = 0  # lines submitted after the shipper stopped (told once)
+        self._told_unstored = False  # lines came after the shipper stopped (said once)
         self._operator = ""  # the operator's nick, once claimed
         self.on_lost: Callable[[str], None] = lambda message: None
         """Called (once, from a store thread) when the room's log is lost: the server stops."""
@@ -157,6 +157,7 @@ class Cluster:
     def attach(self, changes: Changes) -> None:
         """Ship *changes*' broadcasts to Redis instead of appending them to the log."""
         self._changes = changes
+        self.names.lock = changes.lock
         changes.delivery.ship = self._ship
         changes.chat_from_log = True  # the operator reads the chat in the room's order
 
@@ -216,10 +217,10 @@ class Cluster:
         try:
             self._shipper.submit(lines)
         except StoreUnavailable:  # the shipper has ended: the server stops, or the log is lost
-            if not self._unstored:
+            if not self._told_unstored:
                 message = "lines can no longer be stored in the room's log: restart this server"
                 self._changes.emit(events.Error(message))
-            self._unstored += len(lines)
+                self._told_unstored = True
 
     # -- the follower's thread ------------------------------------------------
 
@@ -291,10 +292,10 @@ class Cluster:
             try:
                 lost = self.names.settle()
                 renewal = self.presence.renew()
+                # (A crashed server's members: the renewal announced them in the stream.)
+                lost += self.names.claim_again(renewal.lost)
             except StoreUnavailable:
                 continue
-            # (A crashed server's members: the renewal announced them in the stream.)
-            lost = self.names.reclaim_vacated(lost + renewal.lost)
             if lost:
                 self._let_go(lost)
 
@@ -319,7 +320,9 @@ class Names:
     def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster
         self._presence = cluster.presence
-        self._unsure: dict[str, str] = {}  # nick -> token: given while Redis was away
+        self.lock = threading.Lock()
+        """The server's lock, which :meth:`claim` and :meth:`release` are called under."""
+        self._unsure: set[str] = set()  # given while Redis was away, not claimed yet
         self._tokens: dict[str, str] = {}  # nick -> its session's token, for a claim again
         self._others: list[str] = []  # the last /who answer from Redis, for while it is away
 
@@ -331,9 +334,9 @@ class Names:
                 if not presence.claim(nick, replacing if respelling else "", token):
                     return False
             except StoreUnavailable:
-                self._unsure[nick] = token
+                self._unsure.add(nick)
         else:
-            self._unsure[nick] = token
+            self._unsure.add(nick)
         if replacing:
             self._tokens.pop(replacing, None)
             if not respelling:
@@ -342,7 +345,7 @@ class Names:
         return True
 
     def release(self, nick: str) -> None:
-        self._unsure.pop(nick, None)
+        self._unsure.discard(nick)
         self._tokens.pop(nick, None)
         with contextlib.suppress(StoreUnavailable):  # kept, and released when Redis is back
             self._presence.release(nick)
@@ -367,38 +370,25 @@ class Names:
         self._others = [m.nick for m in members if m.owner != presence.owner]
         return self._others
 
-    def reclaim_vacated(self, lost: list[str]) -> list[str]:
-        """Of this server's names found no longer its own, those another server holds.
+    def claim_again(self, nicks: list[str]) -> list[str]:
+        """Claim this room's *nicks* again, each for its session; those another server has.
 
-        A name nobody holds (its lease ran out while this server could not
-        renew it) is claimed again, so its holder here keeps it.  (Renewer
-        thread; :class:`StoreUnavailable` if Redis is away.)
+        For names given while Redis was away, and for names whose claim ran out
+        while this server could not renew it.  (Renewer thread;
+        :class:`StoreUnavailable` if Redis is away.)
         """
-        taken = []
-        for nick in lost:
-            token = self._tokens.get(nick, "")
-            if self._presence.owner_of(nick) is not None or not self._presence.claim(
-                nick, token=token
-            ):
-                taken.append(nick)
-        return taken
+        return [n for n in nicks if not self._presence.claim(n, token=self._tokens.get(n, ""))]
 
     def settle(self) -> list[str]:
         """Claim the names given while Redis was away; those another server has now.
 
-        (Renewer thread; :class:`StoreUnavailable` if Redis is still away.)
+        (Renewer thread; :class:`StoreUnavailable` if Redis is still away: they wait.)
         """
-        changes = self._cluster._changes
-        assert changes is not None
-        with changes.lock:
-            unsure, self._unsure = self._unsure, {}
-        lost = []
+        with self.lock:
+            unsure, self._unsure = self._unsure, set()
         try:
-            for nick, token in list(unsure.items()):
-                if not self._presence.claim(nick, token=token):
-                    lost.append(nick)
-                del unsure[nick]
-        finally:
-            with changes.lock:
-                self._unsure.update(unsure)
-        return lost
+            return self.claim_again(sorted(unsure))
+        except StoreUnavailable:
+            with self.lock:
+                self._unsure |= unsure
+            raise

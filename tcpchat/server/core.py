@@ -134,7 +134,6 @@ class ChatServer:
             if log is not None:
                 raise ValueError("a server has one log: a cluster's mirror or log, not both")
             log, registry = cluster.mirror, cluster.names
-        self.operator_nick = operator_nick
         room = ChatRoom(operator_nick, resume_grace=self.resume_grace, registry=registry)
         self._changes = Changes(
             room,
@@ -191,8 +190,7 @@ class ChatServer:
     def nicks(self) -> list[str]:
         """Everyone online, the operator first; then, in a cluster, everyone on the others."""
         with self._changes.lock:
-            room = self._changes.room
-            return room.nicks() + ([] if room.registry is None else room.registry.others())
+            return self._changes.room.online()
 
     def start(self) -> None:
         """Listen and start serving; :class:`ChatError` if the address is unusable."""
@@ -200,7 +198,7 @@ class ChatServer:
             raise RuntimeError("a ChatServer can be started only once")
         where = format_address(self.host, self.port)
         if self._cluster is not None:  # the operator's nick first: taken is exit 2
-            self._cluster.start(self.operator_nick)
+            self._cluster.start(self._changes.room.operator_nick)
         try:
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             # create_server sets SO_REUSEADDR on POSIX, so a restart does not

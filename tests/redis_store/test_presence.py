@@ -11,7 +11,7 @@ from pytest_redis.executor import RedisExecutor
 from redis_helpers import Paused, url_of, wait_until
 
 from tcpchat.errors import ChatError
-from tcpchat.presence import Member, Presence, Renewal, Renewer
+from tcpchat.presence import Member, Presence, Renewal
 from tcpchat.redisconn import StoreUnavailable
 
 
@@ -67,14 +67,17 @@ def test_release_frees_only_the_owners_claim(servers: list[Presence]) -> None:
     assert b.members() == [Member("alice", "server-b")]
 
 
-def test_rename_moves_a_claim_and_a_respelling_keeps_it(servers: list[Presence]) -> None:
+def test_a_respelling_keeps_the_claim_and_a_new_name_frees_the_old(
+    servers: list[Presence],
+) -> None:
     a, b = servers
     assert a.claim("alice")
-    assert a.rename("alice", "Alice")  # same folded nick: respelt in place
+    assert a.claim("Alice", replacing="alice")  # same folded nick: respelt in place
     assert not b.claim("alice")
     assert b.claim("bob")
-    assert not a.rename("Alice", "Bob")  # taken by b: a keeps Alice
-    assert a.rename("Alice", "Carol")
+    assert not a.claim("Bob")  # taken by b: a keeps Alice
+    assert a.claim("Carol")
+    assert a.release("Alice")
     assert b.claim("alice")  # free again
     assert a.members() == [
         Member("alice", "server-b"),
@@ -118,7 +121,6 @@ def test_renewing_keeps_the_claims_past_their_first_lease(
     owner = Presence.connect(redis_url, room, "owner", lease_seconds=1.5)
     other = Presence.connect(redis_url, room, "other", lease_seconds=60)
     renewals: list[Renewal] = []
-    renewer = Renewer(owner, 0.05, renewals.append)
     try:
         assert owner.claim("Alice")
         key = owner.claim_key("Alice")
@@ -126,14 +128,16 @@ def test_renewing_keeps_the_claims_past_their_first_lease(
         assert 0 < first_ttl <= 1500
         # Await a renewal that started after the first lease ran out.
         lease_end = client.time()
-        wait_until(lambda: redis_ms(client) > redis_ms_of(lease_end) + 1600)
+        wait_until(  # renewing as the server's thread does, every third of the lease or less
+            lambda: (
+                renewals.append(owner.renew()) or redis_ms(client) > redis_ms_of(lease_end) + 1600
+            )
+        )
         assert not other.claim("alice")
         assert client.get(key) == b"owner\nAlice"
         assert other.members() == [Member("Alice", "owner")]
-        assert renewals == []  # nothing lost, nothing expired
+        assert all(r == Renewal([], []) for r in renewals)  # nothing lost, nothing expired
     finally:
-        renewer.stop()
-        renewer.join()
         owner.client.close()
         other.client.close()
 
@@ -171,30 +175,6 @@ def test_two_servers_need_two_operator_nicks(servers: list[Presence]) -> None:
     assert "another --nick" in str(error.value)
     assert "\n" not in str(error.value)
     b.claim_operator("Operator2")
-
-
-def test_a_renewer_hands_the_swept_members_to_its_server(
-    redis_url: str, room: str, client: redis.Redis
-) -> None:
-    crashed = Presence.connect(redis_url, room, "crashed", lease_seconds=0.2)
-    alive = Presence.connect(redis_url, room, "alive", lease_seconds=0.5)
-    renewals: list[Renewal] = []
-    lock = threading.Lock()
-
-    def on_renewal(renewal: Renewal) -> None:
-        with lock:
-            renewals.append(renewal)
-
-    assert crashed.claim("Alice")
-    renewer = Renewer(alive, 0.05, on_renewal)
-    try:
-        wait_until(lambda: bool(renewals))
-    finally:
-        renewer.stop()
-        renewer.join()
-        crashed.client.close()
-        alive.client.close()
-    assert renewals == [Renewal([], [Member("Alice", "crashed")])]
 
 
 def test_an_unreachable_redis_is_one_line_for_presence_too(room: str) -> None:
