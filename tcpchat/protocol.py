@@ -129,6 +129,8 @@ __all__ = [
 
 ENCODING = "utf-8"
 NEWLINE = b"\n"
+DEFAULT_PORT = 9000
+"""The TCP port a server listens on and a client connects to unless told otherwise."""
 MAX_LINE_BYTES = 4096
 """Default longest line (without its newline) a peer may send."""
 

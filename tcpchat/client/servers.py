@@ -31,11 +31,9 @@ import ssl
 from typing import Callable, Sequence
 
 from tcpchat.errors import ChatError, describe, format_address
+from tcpchat.protocol import DEFAULT_PORT
 from tcpchat.streams import Stream, TLSStream
 from tcpchat.tls import describe_tls_error
-
-DEFAULT_PORT = 9000
-"""The port of a ``--server`` given without one (the server's default port)."""
 
 Address = tuple[str, int]
 

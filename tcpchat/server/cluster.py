@@ -374,7 +374,7 @@ class Names:
         """Claim this room's *nicks* again, each for its session; those another server has.
 
         For names given while Redis was away, and for names whose claim ran out
-        while this server could not renew it.  (Renewer thread;
+        while this server could not renew it.  (The renewing thread;
         :class:`StoreUnavailable` if Redis is away.)
         """
         return [n for n in nicks if not self._presence.claim(n, token=self._tokens.get(n, ""))]
@@ -382,7 +382,7 @@ class Names:
     def settle(self) -> list[str]:
         """Claim the names given while Redis was away; those another server has now.
 
-        (Renewer thread; :class:`StoreUnavailable` if Redis is still away: they wait.)
+        (The renewing thread; :class:`StoreUnavailable` if Redis is still away: they wait.)
         """
         with self.lock:
             unsure, self._unsure = self._unsure, set()

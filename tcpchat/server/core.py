@@ -67,7 +67,7 @@ from tcpchat.streams import Stream, shutdown
 from tcpchat.threads import start_thread
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9000
+DEFAULT_PORT = protocol.DEFAULT_PORT
 SHUTDOWN_NOTICE = protocol.format_notice(protocol.SHUTTING_DOWN.format())
 
 
