@@ -43,14 +43,20 @@ def test_b_needs_one_and_a_half_times_twisteds_deliveries(ratio: float, met: boo
 
 @pytest.mark.parametrize(
     ("messages", "p50", "met"),
-    # At the edge: 0.75x Twisted's round trips, and a p50 at most 1/0.75 of Twisted's.
-    [(750.0, 50.0, True), (749.0, 50.0, False), (1000.0, 66.7, False), (1000.0, 66.6, True)],
+    # At the edge: half Twisted's round trips, and a p50 at most twice Twisted's.
+    [(500.0, 50.0, True), (499.0, 50.0, False), (1000.0, 100.1, False), (1000.0, 100.0, True)],
 )
 def test_a_needs_round_trips_and_p50_on_par_with_twisted(
     messages: float, p50: float, met: bool
 ) -> None:
     goals = report.goals(summary(a=(median(1, messages, p50), median(1, 1000.0, 50.0))))
     assert goals.met is met, goals.text
+
+
+def test_a_missed_goal_is_named_for_the_end_of_the_log() -> None:
+    goals = report.goals(summary(a=(median(1, 499.0), median(1)), b=(median(2e6), median(1e6))))
+    assert [what.split(" ")[0] for what in goals.missed] == ["a:"]
+    assert "0.50x Twisted's round trips/s" in goals.missed[0]
 
 
 def test_a_lost_line_is_not_correct_whatever_the_speed() -> None:
