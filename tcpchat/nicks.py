@@ -100,10 +100,11 @@ def _confusables() -> dict[int, str]:
         "d": "\u0501",
         "e": "\u0435\u0415\u0451\u0401\u03b5\u0395",
         "h": "\u04bb\u04ba\u043d\u041d\u03b7\u0397",
-        "i": "\u0456\u0406\u0457\u0407\u03b9\u0399",
         "j": "\u0458\u0408",
         "k": "\u043a\u041a\u03ba\u039a",
-        "l": "\u04cf\u04c0Il1|",
+        # i, l, I, 1 and | are one letter: a capital I looks like an l, so a small i
+        # must fold with them, or "ALICE" (aLlce) would not be "alice" (alice).
+        "l": "\u04cf\u04c0Il1|i\u0456\u0406\u0457\u0407\u03b9\u0399",
         "m": "\u043c\u041c\u03bc\u039c",
         "o": "\u043e\u041e\u03bf\u039f0",
         "p": "\u0440\u0420\u03c1\u03a1",

@@ -56,6 +56,17 @@ def test_a_look_alike_of_another_client_is_refused_and_freed_when_they_go() -> N
     assert isinstance(room.receive(2, "/nick \u0412udi")[-1], Broadcast)
 
 
+@pytest.mark.parametrize("taken", ["alice", "ALICE", "Alice", "AL1CE", "al\u0456ce"])
+def test_a_name_in_another_case_is_the_same_name_i_and_l_included(taken: str) -> None:
+    # A capital I looks like an l, so it folds to l; a small i must fold with it.
+    room = ChatRoom()
+    room.connect(1)
+    room.connect(2)
+    assert isinstance(room.receive(1, f"/nick {taken}")[-1], Broadcast)
+    for other in {"alice", "ALICE", "Alice", "aLice"} - {taken}:
+        assert "is already taken" in _refusal_of(room, 2, other)
+
+
 def _refusal_of(room: ChatRoom, connection: int, name: str) -> str:
     actions = room.receive(connection, f"/nick {name}")
     assert isinstance(actions[0], Reply)
