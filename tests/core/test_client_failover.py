@@ -139,6 +139,7 @@ def test_a_cut_resumes_on_the_next_server_at_once_with_nothing_lost_or_doubled(
         eve.close()
     assert seen.chat() == bob_chat(bob)  # one order, every line once
     assert bob_chat(bob).count("Eve: in flight") == 1
+    bob_saw(bob, "* Eve left (quit)")  # close() waits for the server, not for bob to hear it
     left = [line for line in bob.lines if line.startswith("* Eve left")]
     assert left == ["* Eve left (quit)"]  # the failovers were silent for the room
 
