@@ -45,5 +45,6 @@ def test_a_client_goes_on_on_the_next_server_when_its_server_stops(start: Start)
     bob_chat = [line for line in bob.lines if not line.startswith(("~", "*"))]
     assert seen.chat() == bob_chat
     assert bob_chat.count("bob: while away") == 1
-    assert not any(line.startswith("* eve left") for line in bob.lines[:-1])
+    bob.expect_line(r"^\* eve left \(quit\)$")  # her close, heard after close() returned
+    assert [line for line in bob.lines if line.startswith("* eve left")] == ["* eve left (quit)"]
     bob.close()
