@@ -184,6 +184,8 @@ def test_a_killed_servers_terminal_clients_go_on_on_the_next_server_losing_nothi
     cal.wait_for_all(everything)
     for nick, client in clients.items():
         assert_same_chat(client.out.lines, bob.out.lines, nick, said[nick])
+    # a's lease has run out and its names are swept: one it still held would be said gone now
+    cal.wait_for(r"^\* Server1 left \(connection lost\)$", TIMEOUT + cluster.lease)
     log = since(cal.log(), "* Eve joined")
     for nick in clients:  # resumed: nobody saw them leave or come again
         assert not [line for line in log if line.startswith(f"* {nick} left")], nick
