@@ -89,7 +89,8 @@ def test_a_respelling_keeps_the_claim_and_a_new_name_frees_the_old(
 def test_a_crashed_servers_nicks_come_free_and_are_swept_once(
     redis_url: str, room: str, client: redis.Redis
 ) -> None:
-    crashed = Presence.connect(redis_url, room, "crashed", lease_seconds=0.3)
+    # The refusal below must come within this lease: as long as the survivors', not shorter
+    crashed = Presence.connect(redis_url, room, "crashed", lease_seconds=1)
     survivors = [Presence.connect(redis_url, room, f"alive-{n}", lease_seconds=1) for n in (1, 2)]
     try:
         assert crashed.claim("Alice")
