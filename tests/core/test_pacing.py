@@ -36,6 +36,7 @@ def test_a_500_line_paste_on_a_default_loopback_server_arrives_whole(
     paster.send_bytes(paste(500))
     witness.expect_line(r"^Client: paste 499$")
     assert chat_from(witness, "Client") == [f"paste {n}" for n in range(500)]
+    paster.expect_line(r"^Client: paste 499$")  # a notice would have come before it
     assert not any(re.match(SLOWED, line) for line in paster.lines)
 
 
