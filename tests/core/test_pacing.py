@@ -63,9 +63,10 @@ def test_over_the_rate_a_paste_is_paced_whole_with_one_notice(
 
 
 def test_the_notice_comes_when_the_burst_is_spent(serve: Callable[..., ChatServer]) -> None:
-    # At 2 lines a second the bucket would need half a second handling the 100-line burst
-    # to earn one more line, so the first line over the burst is the one held back.
-    limits = Limits(lines_per_second=2, burst_lines=100, limit_loopback=True)
+    # At half a line a second the bucket would need two seconds handling the 100-line burst
+    # to earn one more line (half a second, at 2 lines/s, is a stall a loaded machine can
+    # have), so the first line over the burst is the one held back.
+    limits = Limits(lines_per_second=0.5, burst_lines=100, limit_loopback=True)
     server = serve(limits=limits)
     paster, witness = joined_peer(server.address), joined_peer(server.address)
     paster.send_bytes(paste(101))
