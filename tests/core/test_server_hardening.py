@@ -140,6 +140,8 @@ def test_no_chat_reaches_a_connection_without_the_password(
         protocol.format_notice(protocol.PASSWORD_PROMPT),
         protocol.format_notice(protocol.PASSWORD_WRONG),
     ]
+    member.send_line("after the guess")  # a fence: a join of the stranger would be before it
+    member.expect_line("^Client: after the guess$")
     assert [line for line in member.lines if "joined" in line] == ["* Client joined"]
 
 
