@@ -180,6 +180,7 @@ def test_a_resume_while_the_old_connection_is_open_closes_it_silently(notices: N
         eve.peer.wait_closed()
         bob.send_line("hi")
         back.expect_line(r"^Client: hi$")
+        bob.expect_line(r"^Client: hi$")  # bob's reader too: a join or leave would be before it
         assert back.lines[0] == "~* " + protocol.WELCOME_BACK.format(nick="Eve", count=0)
         assert not [line for line in bob.lines[seen:] if "joined" in line or "left" in line]
         for peer in (bob, back):
