@@ -19,8 +19,11 @@ CLIENTS = 400
 def test_who_with_400_clients_comes_in_several_lines_under_the_limit() -> None:
     limits = Limits(max_connections_per_address=0)  # 400 from one loopback address
     with ChatServer("127.0.0.1", 0, limits=limits) as server, contextlib.ExitStack() as stack:
+        others: list[socket.socket] = []
         for _ in range(CLIENTS - 1):
-            stack.enter_context(socket.create_connection(server.address, timeout=30))
+            others.append(stack.enter_context(socket.create_connection(server.address, timeout=30)))
+        for sock in others:  # each seated: the wait for earlier arrivals is bounded, not sure
+            assert stack.enter_context(sock.makefile("rb")).readline().startswith(b"* welcome")
         asker = stack.enter_context(socket.create_connection(server.address, timeout=30))
         lines = stack.enter_context(asker.makefile("rb"))
         assert lines.readline().startswith(b"* welcome, you are ")
