@@ -75,6 +75,7 @@ def test_losing_a_server_says_which_one_it_is_on_now_and_waits_for_nothing(
         first.refuse()
         first.cut()
         bob.send_line("while away")
+        bob.expect_line(r"^Client: while away$")  # in the room before Eve's "back", so heard
         eve.wait_for_output(rf"^\* reconnected to {re.escape(format_address(*second.address))}$")
         eve.wait_for_output(r"^\* welcome back, you are Eve; \d+ lines you missed follow$")
         eve.send_line("back")
