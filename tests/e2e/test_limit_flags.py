@@ -44,7 +44,8 @@ def check_max_line_bytes(address: tuple[str, int]) -> None:
 
 def check_max_lines_per_second(address: tuple[str, int]) -> None:
     peer = joined_peer(address)
-    peer.send_bytes(b"".join(b"line %d\n" % n for n in range(101)))  # one over the burst
+    # 20 over the burst: at 2 a second, 10 s would have to pass in the burst to let them all by
+    peer.send_bytes(b"".join(b"line %d\n" % n for n in range(120)))
     assert peer.expect_line(r"^\* slow down").startswith(
         "* slow down: over 2 lines a second from your address;"
     )
@@ -64,7 +65,7 @@ def check_burst_lines(address: tuple[str, int]) -> None:
 def check_limit_loopback(address: tuple[str, int]) -> None:
     """With the flag, a loopback peer is paced like any other (without it: exempt)."""
     peer = joined_peer(address)
-    peer.send_bytes(b"".join(b"line %d\n" % n for n in range(3)))
+    peer.send_bytes(b"".join(b"line %d\n" % n for n in range(10)))  # 8 over: 8 s to earn them
     assert peer.expect_line(r"^\* slow down").startswith("* slow down: over 1 lines a second")
     peer.close()
 
